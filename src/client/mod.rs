@@ -1,0 +1,79 @@
+//! Talking to a directory and to groups, with a deadline on every request.
+//!
+//! [`Requester`] sends one request and waits for its reply, retrying on a
+//! fresh socket within the time budget (the ZeroMQ guide's Lazy Pirate), so a
+//! dead server gives a clear error instead of a hang. [`Client`] speaks the
+//! seed's protocol on top of it: it sends only what the seed's servers
+//! understand, so it works against them as well as against huddle's.
+
+pub mod repl;
+mod requester;
+
+pub use requester::{ClientError, DEFAULT_TIMEOUT, Requester};
+
+use crate::protocol::{
+    Address, DirectoryRequest, GetMessages, GroupRequest, Membership, Reply, SendMessage, Status, WireMessage,
+    decode_reply, encode, timestamp,
+};
+
+/// A user talking to directories and groups.
+pub struct Client {
+    requester: Requester,
+    user_uuid: String,
+}
+
+impl Client {
+    pub fn new(requester: Requester, user_uuid: String) -> Client {
+        Client { requester, user_uuid }
+    }
+
+    pub fn user_uuid(&self) -> &str {
+        &self.user_uuid
+    }
+
+    /// The directory's list: `"NAME - IP:PORT"` entries.
+    pub fn group_list(&mut self, directory: &Address) -> Result<Vec<String>, ClientError> {
+        let request = DirectoryRequest::GroupList { user_uuid: Some(self.user_uuid.clone()) };
+        let reply = self.requester.request("directory", directory, &encode(&request))?;
+        serde_json::from_slice(&reply).map_err(|error| ClientError::bad_reply("directory", directory, &reply, error))
+    }
+
+    pub fn join(&mut self, group: &Address) -> Result<(), ClientError> {
+        let request = GroupRequest::Join(Membership { user_uuid: self.user_uuid.clone() });
+        self.group_request(group, &request).map(drop)
+    }
+
+    pub fn leave(&mut self, group: &Address) -> Result<(), ClientError> {
+        let request = GroupRequest::Leave(Membership { user_uuid: self.user_uuid.clone() });
+        self.group_request(group, &request).map(drop)
+    }
+
+    pub fn send(&mut self, group: &Address, text: &str) -> Result<(), ClientError> {
+        let request = GroupRequest::Send(SendMessage {
+            user_uuid: self.user_uuid.clone(),
+            message: text.to_owned(),
+            msg_id: Some(uuid::Uuid::new_v4().to_string()),
+        });
+        self.group_request(group, &request).map(drop)
+    }
+
+    /// The group's history, all of it or from `since` on (any accepted form,
+    /// sent on in the seed's own form).
+    pub fn messages(&mut self, group: &Address, since: Option<&str>) -> Result<Vec<WireMessage>, ClientError> {
+        let timestamp = since.map(timestamp::normalize).transpose().map_err(ClientError::BadTimestamp)?;
+        let request = GroupRequest::Get(GetMessages { user_uuid: self.user_uuid.clone(), timestamp });
+        Ok(self.group_request(group, &request)?.messages.unwrap_or_default())
+    }
+
+    fn group_request(&mut self, group: &Address, request: &GroupRequest) -> Result<Reply, ClientError> {
+        let reply = self.requester.request("group", group, &encode(request))?;
+        let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("group", group, &reply, error))?;
+        match reply.response {
+            Status::Success => Ok(reply),
+            Status::Failed => Err(ClientError::Refused {
+                address: group.clone(),
+                reason: reply.error.unwrap_or_else(|| "no reason given (are you a member?)".into()),
+            }),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! One request, one reply, a deadline: the Lazy Pirate pattern.
+//!
+//! A REQ socket that got no reply in time is closed (linger 0, so nothing
+//! lingers to be delivered later) and the request is sent again on a new one,
+//! until the total budget is spent. Sockets that work are kept for the next
+//! request to the same address.
+
+use crate::protocol::Address;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// The whole budget of one request, retries included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How many times a request is sent within its budget.
+pub const DEFAULT_TRIES: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no answer from {kind} {address} after {tries} tries in {:.1} s: is it running?", elapsed.as_secs_f64())]
+    NoAnswer { kind: &'static str, address: Address, tries: u32, elapsed: Duration },
+    #[error("cannot talk to {kind} {address}: {source}")]
+    Transport { kind: &'static str, address: Address, source: zmq::Error },
+    #[error("{kind} {address} sent a reply huddle cannot read ({detail}): {shown:?}")]
+    BadReply { kind: &'static str, address: Address, detail: String, shown: String },
+    #[error("group {address} refused: {reason}")]
+    Refused { address: Address, reason: String },
+    #[error(transparent)]
+    BadTimestamp(crate::protocol::timestamp::BadTimestamp),
+}
+
+impl ClientError {
+    pub(crate) fn bad_reply(kind: &'static str, address: &Address, reply: &[u8], detail: impl ToString) -> ClientError {
+        let mut shown = String::from_utf8_lossy(reply).into_owned();
+        shown.truncate(200);
+        ClientError::BadReply { kind, address: address.clone(), detail: detail.to_string(), shown }
+    }
+}
+
+pub struct Requester {
+    context: zmq::Context,
+    timeout: Duration,
+    tries: u32,
+    sockets: HashMap<Address, zmq::Socket>,
+}
+
+impl Requester {
+    pub fn new(context: zmq::Context, timeout: Duration) -> Requester {
+        Requester { context, timeout, tries: DEFAULT_TRIES, sockets: HashMap::new() }
+    }
+
+    /// Sends `body` to `address` and returns the reply, or an error once the
+    /// budget is spent. `kind` ("group", "directory") names the peer in errors.
+    pub fn request(&mut self, kind: &'static str, address: &Address, body: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let started = Instant::now();
+        let deadline = started + self.timeout;
+        let per_try = self.timeout / self.tries;
+        let transport = |source| ClientError::Transport { kind, address: address.clone(), source };
+        for _ in 0..self.tries {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wait = per_try.min(deadline - now);
+            let socket = self.socket(address).map_err(transport)?;
+            socket.send(body, 0).map_err(transport)?;
+            let ready = socket.poll(zmq::POLLIN, wait.as_millis().max(1) as i64).map_err(transport)?;
+            if ready > 0 {
+                return socket.recv_bytes(0).map_err(transport);
+            }
+            // No reply in time: this socket's state is unknown, start afresh.
+            self.sockets.remove(address);
+        }
+        Err(ClientError::NoAnswer { kind, address: address.clone(), tries: self.tries, elapsed: started.elapsed() })
+    }
+
+    fn socket(&mut self, address: &Address) -> Result<&zmq::Socket, zmq::Error> {
+        if !self.sockets.contains_key(address) {
+            let socket = self.context.socket(zmq::REQ)?;
+            socket.set_linger(0)?;
+            socket.set_sndtimeo(self.timeout.as_millis() as i32)?;
+            socket.connect(&address.endpoint())?;
+            self.sockets.insert(address.clone(), socket);
+        }
+        Ok(&self.sockets[address])
+    }
+}

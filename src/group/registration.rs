@@ -1,0 +1,49 @@
+//! Keeps a group listed: registers with the directory at start and again
+//! every [`REGISTER_INTERVAL`] (the directory's heartbeat), in the background.
+//! A group serves its users whether or not a directory answers.
+
+use crate::client::Requester;
+use crate::protocol::{Address, DirectoryRequest, REGISTERED, encode};
+use crate::shutdown::Shutdown;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How often a group registers again.
+pub const REGISTER_INTERVAL: Duration = Duration::from_secs(2);
+/// How long one registration may take before the group tries again later.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Registers `name` at `address` with `directory` until `shutdown`.
+pub fn start(
+    context: zmq::Context,
+    name: String,
+    address: Address,
+    directory: Address,
+    shutdown: &Shutdown,
+) -> JoinHandle<()> {
+    let shutdown = shutdown.clone();
+    std::thread::Builder::new()
+        .name(format!("register {name}"))
+        .spawn(move || {
+            let mut requester = Requester::new(context, REGISTER_TIMEOUT);
+            let request = encode(&DirectoryRequest::Register { group_name: name.clone(), ip_port: address.to_string() });
+            let mut registered = None;
+            loop {
+                let outcome = requester.request("directory", &directory, &request);
+                let ok = matches!(&outcome, Ok(reply) if reply == REGISTERED);
+                if registered != Some(ok) {
+                    match outcome {
+                        Ok(_) if ok => info!(group = %name, %directory, "registered with the directory"),
+                        Ok(reply) => warn!(group = %name, %directory, reply = %String::from_utf8_lossy(&reply), "directory refused the registration; retrying"),
+                        Err(error) => warn!(group = %name, %error, "not registered; retrying in the background"),
+                    }
+                    registered = Some(ok);
+                }
+                if shutdown.wait(REGISTER_INTERVAL) {
+                    return;
+                }
+            }
+        })
+        .expect("the OS can start a thread")
+}

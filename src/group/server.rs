@@ -1,0 +1,179 @@
+//! One group's poll loop: drain the waiting requests, apply them in one store
+//! transaction, commit once, then send every reply. A reply is sent only after
+//! the batch that holds it has committed, so `SUCCESS` means "on disk".
+
+use super::handlers::{self, Context};
+use super::registration;
+use crate::protocol::envelope::Envelope;
+use crate::protocol::{Address, GroupRequest, Reply, decode, timestamp};
+use crate::serve::{ReplyFrames, serve};
+use crate::shutdown::Shutdown;
+use crate::store::{GroupStore, SqliteStore, StoreError};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// Requests applied in one transaction at most.
+const MAX_BATCH: usize = 1024;
+
+/// Everything a group server needs to start.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub name: String,
+    /// Where to listen; port 0 picks a free port.
+    pub bind: Address,
+    /// The directory to register with; `None` to stay unlisted.
+    pub directory: Option<Address>,
+    pub data_dir: PathBuf,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error("cannot listen on {address}: {source}; is another server using that port? pick another IP:PORT")]
+    Bind { address: Address, source: zmq::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("ZeroMQ failed: {0}")]
+    Zmq(#[from] zmq::Error),
+}
+
+pub struct GroupServer {
+    address: Address,
+    socket: zmq::Socket,
+    group: Group,
+}
+
+/// The group's state and rules, apart from its socket.
+struct Group {
+    name: String,
+    store: Box<dyn GroupStore + Send>,
+    max_message_bytes: usize,
+}
+
+impl GroupServer {
+    /// Opens the store and binds the socket; nothing is served yet.
+    pub fn bind(context: &zmq::Context, config: &GroupConfig) -> Result<GroupServer, GroupError> {
+        let store = SqliteStore::open(&config.data_dir)?;
+        let socket = context.socket(zmq::ROUTER)?;
+        socket.set_linger(0)?;
+        let bind_error = |source| GroupError::Bind { address: config.bind.clone(), source };
+        socket.bind(&config.bind.endpoint()).map_err(bind_error)?;
+        let address = bound_address(&socket).unwrap_or_else(|| config.bind.clone());
+        let group =
+            Group { name: config.name.clone(), store: Box::new(store), max_message_bytes: config.max_message_bytes };
+        Ok(GroupServer { address, socket, group })
+    }
+
+    /// The address the group listens on (with the real port when 0 was asked).
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Serves until `shutdown` is triggered.
+    pub fn run(mut self, shutdown: &Shutdown) -> Result<(), GroupError> {
+        let group = &mut self.group;
+        info!(group = %group.name, address = %self.address, "group serving");
+        serve(&self.socket, shutdown, MAX_BATCH, |batch| group.apply_batch(batch))?;
+        info!(group = %group.name, "group stopped");
+        Ok(())
+    }
+}
+
+impl Group {
+    fn apply_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames> {
+        let context = Context { now: timestamp::now(), max_message_bytes: self.max_message_bytes };
+        let mut replies: Vec<(Envelope, Result<Reply, usize>)> = Vec::with_capacity(batch.len());
+        let mut requests = Vec::new();
+        for mut envelope in batch {
+            let body = std::mem::replace(&mut envelope.body, Ok(Vec::new()));
+            match body.and_then(|body| decode::<GroupRequest>(&body)) {
+                Ok(request) => {
+                    debug!(?request, "request");
+                    replies.push((envelope, Err(requests.len())));
+                    requests.push(request);
+                }
+                Err(error) => {
+                    debug!(%error, "bad request");
+                    replies.push((envelope, Ok(Reply::failed(error.to_string()))));
+                }
+            }
+        }
+        let applied = self.apply_in_one_transaction(&requests, &context);
+        replies
+            .into_iter()
+            .map(|(envelope, reply)| {
+                let reply = reply.unwrap_or_else(|index| match &applied {
+                    Ok(replies) => replies[index].clone(),
+                    Err(error) => Reply::failed(error.to_string()),
+                });
+                envelope.reply(reply.encode())
+            })
+            .collect()
+    }
+
+    /// Applies the requests in one transaction and commits once. On any store
+    /// error the whole transaction is rolled back and no request succeeds.
+    fn apply_in_one_transaction(
+        &mut self,
+        requests: &[GroupRequest],
+        context: &Context,
+    ) -> Result<Vec<Reply>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let store = self.store.as_mut();
+        store.begin()?;
+        let replies: Result<Vec<Reply>, StoreError> =
+            requests.iter().map(|request| handlers::apply(store, request, context)).collect();
+        let result = replies.and_then(|replies| store.commit().map(|()| replies));
+        if let Err(error) = &result {
+            warn!(group = %self.name, %error, "batch failed; nothing in it was acknowledged");
+            store.rollback();
+        }
+        result
+    }
+}
+
+/// A group server running on its own thread, with its registration beside it.
+pub struct RunningGroup {
+    pub address: Address,
+    server: JoinHandle<Result<(), GroupError>>,
+    registration: Option<JoinHandle<()>>,
+}
+
+impl RunningGroup {
+    /// Binds, then serves and registers on threads until `shutdown`.
+    pub fn start(
+        context: &zmq::Context,
+        config: &GroupConfig,
+        shutdown: &Shutdown,
+    ) -> Result<RunningGroup, GroupError> {
+        let server = GroupServer::bind(context, config)?;
+        let address = server.address().clone();
+        let stop = shutdown.clone();
+        let registration = config.directory.clone().map(|directory| {
+            registration::start(context.clone(), config.name.clone(), address.clone(), directory, shutdown)
+        });
+        let server = std::thread::Builder::new()
+            .name(format!("group {}", config.name))
+            .spawn(move || server.run(&stop))
+            .expect("the OS can start a thread");
+        Ok(RunningGroup { address, server, registration })
+    }
+
+    /// Waits for the server to stop (after the shutdown is triggered).
+    pub fn wait(self) -> Result<(), GroupError> {
+        let result = self.server.join().unwrap_or_else(|_| Ok(()));
+        if let Some(registration) = self.registration {
+            let _ = registration.join();
+        }
+        result
+    }
+}
+
+/// The address a bound socket really listens on.
+pub fn bound_address(socket: &zmq::Socket) -> Option<Address> {
+    let endpoint = socket.get_last_endpoint().ok()?.ok()?;
+    Address::from_endpoint(&endpoint).ok()
+}

@@ -1,0 +1,27 @@
+//! huddle: group messaging over ZeroMQ.
+//!
+//! Three roles, as in the system huddle replaces, and one binary for all:
+//!
+//! - the **directory** ([`directory`]) lists the groups: groups register
+//!   their name and address, users ask for the list;
+//! - a **group server** ([`group`]) holds one group's members and history,
+//!   durably, in a [`store`]: a message is acknowledged only once it is on
+//!   disk, and requests that arrive together are committed together;
+//! - the **client** ([`client`]) talks to both with a deadline on every
+//!   request, as a REPL or from scripts; [`up`] starts all three at once.
+//!
+//! What crosses the wire is defined once, in [`protocol`]: the seed's JSON
+//! shapes byte for byte, with huddle's extensions as optional fields. Both
+//! servers run the same single-threaded poll loop ([`serve`]) and stop
+//! cleanly through [`shutdown`].
+
+pub mod client;
+pub mod directory;
+pub mod group;
+pub mod identity;
+pub mod paths;
+pub mod protocol;
+pub mod serve;
+pub mod shutdown;
+pub mod store;
+pub mod up;

@@ -1,0 +1,196 @@
+//! The `huddle` command: flags in, library calls out.
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use huddle::client::repl::Repl;
+use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
+use huddle::directory::DirectoryServer;
+use huddle::group::{DEFAULT_MAX_MESSAGE_BYTES, GroupConfig, RunningGroup};
+use huddle::protocol::Address;
+use huddle::protocol::address::DIRECTORY_PORT;
+use huddle::shutdown::Shutdown;
+use huddle::{identity, paths, up};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "huddle",
+    version,
+    about = "Group messaging over ZeroMQ: a directory, durable group servers and a chat client."
+)]
+#[command(after_help = "Start here:  huddle up      (a directory, a group `lobby` and the client, on this machine)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a directory, a group `lobby` and the client, all on this machine.
+    #[command(after_help = "Example:\n  huddle up\n  echo get_group_list | huddle up")]
+    Up {
+        #[command(flatten)]
+        user: UserFlags,
+    },
+    /// Run the directory that groups register with and users ask for the list.
+    #[command(after_help = "Examples:\n  huddle directory\n  huddle directory --bind 127.0.0.1:6000")]
+    Directory {
+        /// Where to listen: tcp://*:5555, 10.0.0.2:5555, 127.0.0.1:0 for any free port.
+        #[arg(long, default_value = "tcp://*:5555")]
+        bind: String,
+    },
+    /// Run a group server.
+    #[command(
+        after_help = "Examples:\n  huddle group lobby 127.0.0.1:5560\n  huddle group \"Cool Group\" 192.168.3.97:5560 --directory 192.168.1.10\n  huddle group \"Cool Group\" 192.168.3.97:5560 192.168.1.10      (the seed's form)"
+    )]
+    Group {
+        /// The group's name, as listed by the directory.
+        name: String,
+        /// Where to listen and how users reach it: IP:PORT (port 0 picks a free one).
+        address: String,
+        /// The directory's host, as the seed's group.py took it.
+        #[arg(value_name = "DIRECTORY_HOST", conflicts_with = "directory")]
+        seed_directory: Option<String>,
+        /// The directory to register with: HOST[:PORT].
+        #[arg(long, default_value = "127.0.0.1")]
+        directory: String,
+        /// Where the group keeps its members and history
+        /// [default: $XDG_DATA_HOME/huddle/groups/NAME].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The largest message accepted, in bytes.
+        #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
+        max_message_bytes: usize,
+    },
+    /// The interactive client (the seed's user.py): reads commands from the terminal or stdin.
+    #[command(
+        after_help = "Examples:\n  huddle user\n  huddle user 192.168.1.10\n  printf 'join_group 127.0.0.1:5560\\nget_messages 127.0.0.1:5560\\n' | huddle user"
+    )]
+    User {
+        /// The directory: HOST[:PORT].
+        #[arg(default_value = "127.0.0.1")]
+        directory: String,
+        #[command(flatten)]
+        user: UserFlags,
+    },
+}
+
+#[derive(clap::Args)]
+struct UserFlags {
+    /// Act as this user id instead of the one kept in $XDG_CONFIG_HOME/huddle/user-id.
+    #[arg(long)]
+    user_id: Option<String>,
+    /// Give up on a request after this many seconds (retries included).
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs_f64())]
+    timeout: f64,
+}
+
+impl UserFlags {
+    fn user_id(&self) -> Result<String> {
+        match &self.user_id {
+            Some(id) => Ok(id.clone()),
+            None => {
+                let dir = paths::config_dir();
+                identity::load_or_create(&dir)
+                    .with_context(|| format!("cannot keep the user id in {}: pass --user-id", dir.display()))
+            }
+        }
+    }
+
+    fn timeout(&self) -> Result<Duration> {
+        Duration::try_from_secs_f64(self.timeout)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .context("--timeout takes a positive number of seconds, e.g. --timeout 3")
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("huddle: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Up { user } => {
+            let config = up::UpConfig {
+                directory: Address { host: "127.0.0.1".into(), port: DIRECTORY_PORT },
+                lobby_data: paths::group_data_dir(up::LOBBY),
+                user_id: user.user_id()?,
+                timeout: user.timeout()?,
+            };
+            let interactive = std::io::stdin().is_terminal();
+            let outcome = up::run(config, std::io::BufReader::new(std::io::stdin()))?;
+            Ok(session_exit_code(outcome.failures, interactive))
+        }
+        Command::Directory { bind } => {
+            let shutdown = stop_on_signals()?;
+            let server = DirectoryServer::bind(&zmq::Context::new(), &bind)?;
+            println!("huddle directory listening on {}", server.address());
+            server.run(&shutdown)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Group { name, address, seed_directory, directory, data, max_message_bytes } => {
+            let bind = Address::parse(&address)?;
+            let directory =
+                Address::parse_with_default_port(seed_directory.as_deref().unwrap_or(&directory), DIRECTORY_PORT)?;
+            let data_dir = data.unwrap_or_else(|| paths::group_data_dir(&name));
+            let config = GroupConfig {
+                name: name.clone(),
+                bind,
+                directory: Some(directory.clone()),
+                data_dir,
+                max_message_bytes,
+            };
+            let shutdown = stop_on_signals()?;
+            let group = RunningGroup::start(&zmq::Context::new(), &config, &shutdown)?;
+            println!(
+                "huddle group {name:?} listening on {}, data in {}, registering with {directory}",
+                group.address,
+                config.data_dir.display()
+            );
+            group.wait()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { directory, user } => {
+            let directory = Address::parse_with_default_port(&directory, DIRECTORY_PORT)?;
+            let mut client = Client::new(Requester::new(zmq::Context::new(), user.timeout()?), user.user_id()?);
+            let interactive = std::io::stdin().is_terminal();
+            let repl = Repl {
+                client: &mut client,
+                directory,
+                input: std::io::stdin().lock(),
+                out: std::io::stdout(),
+                err: std::io::stderr(),
+                interactive,
+            };
+            let outcome = repl.run()?;
+            Ok(session_exit_code(outcome.failures, interactive))
+        }
+    }
+}
+
+fn stop_on_signals() -> Result<Shutdown> {
+    let shutdown = Shutdown::new().context("cannot create the shutdown pipe")?;
+    shutdown.on_signals().context("cannot watch SIGINT/SIGTERM")?;
+    Ok(shutdown)
+}
+
+/// A script that had a failing command exits non-zero; a person at a terminal
+/// saw each error as it happened.
+fn session_exit_code(failures: usize, interactive: bool) -> ExitCode {
+    if failures > 0 && !interactive { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

@@ -1,0 +1,39 @@
+//! Where huddle keeps things on disk, by the XDG base directory rules:
+//! the user's identity under the config directory, groups' data under the
+//! data directory.
+
+use directories::ProjectDirs;
+use std::path::PathBuf;
+
+fn project() -> Option<ProjectDirs> {
+    ProjectDirs::from("", "", "huddle")
+}
+
+/// `$XDG_CONFIG_HOME/huddle` (usually `~/.config/huddle`).
+pub fn config_dir() -> PathBuf {
+    project().map(|dirs| dirs.config_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".huddle"))
+}
+
+/// `$XDG_DATA_HOME/huddle/groups/NAME` (usually `~/.local/share/huddle/...`).
+pub fn group_data_dir(name: &str) -> PathBuf {
+    let data = project().map(|dirs| dirs.data_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".huddle"));
+    data.join("groups").join(folder_name(name))
+}
+
+/// A group name made safe as one folder name.
+fn folder_name(name: &str) -> String {
+    let safe: String = name.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    if safe.is_empty() || safe.starts_with('.') { format!("_{safe}") } else { safe }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_names_become_single_folders() {
+        assert_eq!(folder_name("Cool Group"), "Cool_Group");
+        assert_eq!(folder_name("../etc"), "_.._etc");
+        assert_eq!(folder_name(""), "_");
+    }
+}

@@ -1,0 +1,57 @@
+//! The ROUTER envelope: who sent a request, and where its reply goes.
+//!
+//! A REQ client's request arrives as `[identity, "", body]`; a DEALER client
+//! may leave out the empty delimiter: `[identity, body]`. Either way the reply
+//! goes back with the same envelope, so both kinds of client work.
+
+use super::ProtocolError;
+
+/// A request's routing frames and its body.
+pub struct Envelope {
+    pub route: Vec<Vec<u8>>,
+    pub body: Result<Vec<u8>, ProtocolError>,
+}
+
+impl Envelope {
+    /// Splits the frames a ROUTER received. The body is an error when there
+    /// is not exactly one frame after the routing frames.
+    pub fn split(mut frames: Vec<Vec<u8>>) -> Envelope {
+        let route_len = if frames.len() >= 2 && frames[1].is_empty() { 2 } else { 1 };
+        let route_len = route_len.min(frames.len());
+        let rest = frames.split_off(route_len);
+        let body = match <[Vec<u8>; 1]>::try_from(rest) {
+            Ok([body]) => Ok(body),
+            Err(rest) => Err(ProtocolError::Frames(rest.len())),
+        };
+        Envelope { route: frames, body }
+    }
+
+    /// The frames of a reply to this request.
+    pub fn reply(self, body: Vec<u8>) -> Vec<Vec<u8>> {
+        let mut frames = self.route;
+        frames.push(body);
+        frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn req_and_dealer_envelopes() {
+        let req = Envelope::split(vec![b"id".to_vec(), vec![], b"{}".to_vec()]);
+        assert_eq!(req.body, Ok(b"{}".to_vec()));
+        assert_eq!(req.reply(b"r".to_vec()), vec![b"id".to_vec(), vec![], b"r".to_vec()]);
+        let dealer = Envelope::split(vec![b"id".to_vec(), b"{}".to_vec()]);
+        assert_eq!(dealer.reply(b"r".to_vec()), vec![b"id".to_vec(), b"r".to_vec()]);
+    }
+
+    #[test]
+    fn too_many_or_too_few_frames() {
+        let many = Envelope::split(vec![b"id".to_vec(), vec![], b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(many.body, Err(ProtocolError::Frames(2)));
+        let none = Envelope::split(vec![b"id".to_vec(), vec![]]);
+        assert_eq!(none.body, Err(ProtocolError::Frames(0)));
+    }
+}

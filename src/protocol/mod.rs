@@ -1,0 +1,258 @@
+//! The wire, defined once: every request and reply that crosses a socket, as
+//! serde types used by the servers, the client and the tests alike.
+//!
+//! Every body is one frame of UTF-8 JSON. The shapes are the seed's (see
+//! `docs/PROTOCOL.md`); each huddle extension is an optional field that the
+//! seed's scripts neither send nor mind receiving. Replies are encoded as the
+//! seed's Python encodes them ([`json`]), so a seed client sees the very bytes
+//! it always saw.
+
+pub mod address;
+pub mod envelope;
+pub mod json;
+pub mod timestamp;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use address::Address;
+
+/// A request to a group server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action")]
+pub enum GroupRequest {
+    #[serde(rename = "joinGroup")]
+    Join(Membership),
+    #[serde(rename = "leaveGroup")]
+    Leave(Membership),
+    #[serde(rename = "sendMessage")]
+    Send(SendMessage),
+    #[serde(rename = "getMessage")]
+    Get(GetMessages),
+}
+
+/// `joinGroup` and `leaveGroup`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Membership {
+    pub user_uuid: String,
+}
+
+/// `sendMessage`: `message` may hold newlines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendMessage {
+    pub user_uuid: String,
+    pub message: String,
+    /// huddle: an id the client makes once per message, so that a retry is
+    /// acknowledged again without being stored twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<String>,
+}
+
+/// `getMessage`: the history, all of it or from `timestamp` on (inclusive).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetMessages {
+    pub user_uuid: String,
+    /// `null` or a local time; the seed always sends the key.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
+/// A request to the directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action")]
+pub enum DirectoryRequest {
+    #[serde(rename = "register")]
+    Register { group_name: String, ip_port: String },
+    #[serde(rename = "get_group_list")]
+    GroupList {
+        #[serde(default)]
+        user_uuid: Option<String>,
+    },
+}
+
+/// The directory's reply to `register`: a bare text frame, not JSON.
+pub const REGISTERED: &[u8] = b"SUCCESS";
+
+/// One entry of the directory's group list, as the seed writes it.
+pub fn group_list_entry(name: &str, address: &str) -> String {
+    format!("{name} - {address}")
+}
+
+/// Splits a group list entry `"NAME - IP:PORT"` back into its parts.
+pub fn split_group_list_entry(entry: &str) -> Option<(&str, &str)> {
+    entry.rsplit_once(" - ")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    #[serde(rename = "SUCCESS")]
+    Success,
+    #[serde(rename = "FAILED")]
+    Failed,
+}
+
+/// A group's reply, and the directory's reply to a request it cannot serve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub response: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<WireMessage>>,
+    /// huddle: why a request `FAILED`, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Reply {
+    pub fn success() -> Reply {
+        Reply { response: Status::Success, messages: None, error: None }
+    }
+
+    pub fn messages(messages: Vec<WireMessage>) -> Reply {
+        Reply { response: Status::Success, messages: Some(messages), error: None }
+    }
+
+    pub fn failed(error: impl Into<String>) -> Reply {
+        Reply { response: Status::Failed, messages: None, error: Some(error.into()) }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        json::to_vec(self)
+    }
+}
+
+/// A stored message as it travels in a `getMessage` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireMessage {
+    pub user_uuid: String,
+    pub message: String,
+    pub timestamp: String,
+    /// huddle: the message's place in its group, from 1, without gaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// Why a request could not be read. The text goes back to the sender.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ProtocolError {
+    #[error("empty request: send one JSON object such as {{\"action\": ...}}")]
+    Empty,
+    #[error("request is not UTF-8 text: send one JSON object encoded as UTF-8")]
+    NotUtf8,
+    #[error("request is not JSON ({0}): send one JSON object such as {{\"action\": ...}}")]
+    NotJson(String),
+    #[error("request is JSON but not an object: send {{\"action\": ...}}")]
+    NotObject,
+    #[error("request has no \"action\": expected one of {0}")]
+    MissingAction(String),
+    #[error("\"action\" must be a string: expected one of {0}")]
+    ActionNotText(String),
+    #[error("unknown action {action:?}: expected one of {expected}")]
+    UnknownAction { action: String, expected: String },
+    #[error("{action}: {detail}")]
+    BadFields { action: String, detail: String },
+    #[error("expected one frame after the envelope, got {0}: send the JSON request as a single frame")]
+    Frames(usize),
+}
+
+/// A request enum whose serde tag is `action`.
+pub trait Action: DeserializeOwned {
+    /// The action names it accepts, as on the wire.
+    const ACTIONS: &'static [&'static str];
+}
+
+impl Action for GroupRequest {
+    const ACTIONS: &'static [&'static str] = &["joinGroup", "leaveGroup", "sendMessage", "getMessage"];
+}
+
+impl Action for DirectoryRequest {
+    const ACTIONS: &'static [&'static str] = &["register", "get_group_list"];
+}
+
+/// Reads one request body, with an error that says what was wrong.
+pub fn decode<T: Action>(body: &[u8]) -> Result<T, ProtocolError> {
+    if body.is_empty() {
+        return Err(ProtocolError::Empty);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ProtocolError::NotUtf8)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
+    let object = value.as_object().ok_or(ProtocolError::NotObject)?;
+    let expected = || T::ACTIONS.join(", ");
+    let action = match object.get("action") {
+        None => return Err(ProtocolError::MissingAction(expected())),
+        Some(Value::String(action)) => action.clone(),
+        Some(_) => return Err(ProtocolError::ActionNotText(expected())),
+    };
+    if !T::ACTIONS.contains(&action.as_str()) {
+        return Err(ProtocolError::UnknownAction { action, expected: expected() });
+    }
+    serde_json::from_value(value).map_err(|e| ProtocolError::BadFields { action, detail: e.to_string() })
+}
+
+/// Reads a group's reply (or a directory's `FAILED`).
+pub fn decode_reply(body: &[u8]) -> Result<Reply, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// Encodes a request as the seed's client does.
+pub fn encode<T: Serialize>(request: &T) -> Vec<u8> {
+    json::to_vec(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_encode_as_the_seed_client_sends_them() {
+        let join = GroupRequest::Join(Membership { user_uuid: "u".into() });
+        assert_eq!(encode(&join), br#"{"action": "joinGroup", "user_uuid": "u"}"#);
+        let get = GroupRequest::Get(GetMessages { user_uuid: "u".into(), timestamp: None });
+        assert_eq!(encode(&get), br#"{"action": "getMessage", "user_uuid": "u", "timestamp": null}"#);
+        let register = DirectoryRequest::Register { group_name: "g".into(), ip_port: "1.2.3.4:5".into() };
+        assert_eq!(encode(&register), br#"{"action": "register", "group_name": "g", "ip_port": "1.2.3.4:5"}"#);
+    }
+
+    #[test]
+    fn replies_encode_as_the_seed_server_sends_them() {
+        assert_eq!(Reply::success().encode(), br#"{"response": "SUCCESS"}"#);
+        let message = WireMessage {
+            user_uuid: "u".into(),
+            message: "hi".into(),
+            timestamp: "2026-11-25T10:00:00.000001".into(),
+            seq: None,
+        };
+        assert_eq!(
+            Reply::messages(vec![message]).encode(),
+            br#"{"response": "SUCCESS", "messages": [{"user_uuid": "u", "message": "hi", "timestamp": "2026-11-25T10:00:00.000001"}]}"#
+        );
+    }
+
+    #[test]
+    fn every_malformed_request_is_named() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "empty request"),
+            (b"\xff\xfe", "not UTF-8"),
+            (b"{nope", "not JSON"),
+            (b"[1, 2]", "not an object"),
+            (b"{}", "no \"action\""),
+            (br#"{"action": 7}"#, "must be a string"),
+            (br#"{"action": "dance"}"#, "unknown action \"dance\""),
+            (br#"{"action": "joinGroup"}"#, "missing field `user_uuid`"),
+            (br#"{"action": "joinGroup", "user_uuid": 5}"#, "invalid type"),
+        ];
+        for (body, expected) in cases {
+            let error = decode::<GroupRequest>(body).unwrap_err().to_string();
+            assert!(error.contains(expected), "{body:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn seed_requests_decode() {
+        let body = br#"{"action": "getMessage", "user_uuid": "u", "timestamp": "2026-11-25T10:00:00"}"#;
+        let request: GroupRequest = decode(body).unwrap();
+        assert!(matches!(request, GroupRequest::Get(GetMessages { timestamp: Some(_), .. })));
+        let body = br#"{"action": "get_group_list", "user_uuid": "u"}"#;
+        assert!(matches!(decode::<DirectoryRequest>(body).unwrap(), DirectoryRequest::GroupList { .. }));
+    }
+}

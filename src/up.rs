@@ -1,0 +1,178 @@
+//! `huddle up`: the newcomer's one command. Starts a directory on loopback
+//! port 5555 (or uses the one already answering there), a group `lobby` with
+//! its data in the XDG data directory, joins it, and hands over to the
+//! interactive client. When the client ends, everything started here stops.
+
+use crate::client::repl::{Outcome, Repl};
+use crate::client::{Client, Requester};
+use crate::directory::{DirectoryError, DirectoryServer};
+use crate::group::{DEFAULT_MAX_MESSAGE_BYTES, GroupConfig, GroupError, RunningGroup};
+use crate::protocol::{Address, split_group_list_entry};
+use crate::shutdown::Shutdown;
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The group everyone lands in.
+pub const LOBBY: &str = "lobby";
+/// The file in the lobby's data directory that remembers its port, so that
+/// the lobby keeps its address from one `huddle up` to the next.
+const PORT_FILE: &str = "port";
+/// How long to wait for a directory already on the port to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+pub struct UpConfig {
+    pub directory: Address,
+    pub lobby_data: PathBuf,
+    pub user_id: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error("{0}; and nothing answering there is a huddle directory: free port {1} and run `huddle up` again")]
+    DirectoryPort(DirectoryError, u16),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    #[error("cannot watch for Ctrl-C: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Join(#[from] crate::client::ClientError),
+    #[error("reading commands failed: {0}")]
+    Input(std::io::Error),
+}
+
+/// Runs everything; returns how the client session went.
+pub fn run(config: UpConfig, input: impl BufRead + Send + 'static) -> Result<Outcome, UpError> {
+    let context = zmq::Context::new();
+    let shutdown = Shutdown::new().map_err(UpError::Signals)?;
+    shutdown.on_signals().map_err(UpError::Signals)?;
+    let mut client = Client::new(Requester::new(context.clone(), config.timeout), config.user_id.clone());
+
+    let (directory, directory_note) = start_directory(&context, &config.directory, &shutdown, &mut client)?;
+    let (lobby, lobby_note) = match find_lobby(&mut client, &config.directory) {
+        Some(address) => (StartedLobby::Existing(address), "already running".to_owned()),
+        None => {
+            let group = start_lobby(&context, &config, &shutdown)?;
+            let note = format!("data in {}", config.lobby_data.display());
+            (StartedLobby::Here(group), note)
+        }
+    };
+    let lobby_address = lobby.address().clone();
+    client.join(&lobby_address)?;
+    println!(
+        "huddle is up: directory {} ({directory_note}), group {LOBBY} {lobby_address} ({lobby_note}); \
+         you are {} and a member of {LOBBY}. Type help for commands, exit to leave.",
+        config.directory,
+        client.user_uuid()
+    );
+
+    let interactive = std::io::stdin().is_terminal();
+    let repl_done = shutdown.clone();
+    let directory_address = config.directory.clone();
+    let session = std::thread::spawn(move || {
+        let repl = Repl {
+            client: &mut client,
+            directory: directory_address,
+            input,
+            out: std::io::stdout(),
+            err: std::io::stderr(),
+            interactive,
+        };
+        let outcome = repl.run();
+        repl_done.trigger();
+        outcome
+    });
+
+    // Wait for the session to end or for Ctrl-C / SIGTERM, then stop.
+    while !shutdown.wait(Duration::from_secs(3600)) {}
+    let mut stopped = Ok(());
+    if let StartedLobby::Here(group) = lobby {
+        stopped = group.wait().map_err(UpError::from);
+    }
+    if let Some(directory) = directory {
+        let _ = directory.join();
+    }
+    stopped?;
+    if session.is_finished() {
+        let outcome = session.join().unwrap_or(Ok(Outcome::default()));
+        return outcome.map_err(UpError::Input);
+    }
+    // Stopped by a signal while the session waits for input: nothing failed.
+    Ok(Outcome::default())
+}
+
+enum StartedLobby {
+    Here(RunningGroup),
+    Existing(Address),
+}
+
+impl StartedLobby {
+    fn address(&self) -> &Address {
+        match self {
+            StartedLobby::Here(group) => &group.address,
+            StartedLobby::Existing(address) => address,
+        }
+    }
+}
+
+type DirectoryThread = JoinHandle<Result<(), DirectoryError>>;
+
+/// Starts the directory, or finds that one already answers on its port.
+fn start_directory(
+    context: &zmq::Context,
+    address: &Address,
+    shutdown: &Shutdown,
+    client: &mut Client,
+) -> Result<(Option<DirectoryThread>, &'static str), UpError> {
+    match DirectoryServer::bind(context, &address.endpoint()) {
+        Ok(server) => {
+            let stop = shutdown.clone();
+            let thread = std::thread::spawn(move || server.run(&stop));
+            Ok((Some(thread), "started here"))
+        }
+        Err(error @ DirectoryError::Bind { .. }) => {
+            let mut prober = Client::new(Requester::new(context.clone(), PROBE_TIMEOUT), client.user_uuid().to_owned());
+            match prober.group_list(address) {
+                Ok(_) => Ok((None, "already running")),
+                Err(_) => Err(UpError::DirectoryPort(error, address.port)),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A lobby that an earlier `huddle up` started and that still answers.
+fn find_lobby(client: &mut Client, directory: &Address) -> Option<Address> {
+    let groups = client.group_list(directory).ok()?;
+    groups
+        .iter()
+        .filter_map(|entry| split_group_list_entry(entry))
+        .filter(|(name, _)| *name == LOBBY)
+        .filter_map(|(_, address)| Address::parse(address).ok())
+        .find(|address| client.join(address).is_ok())
+}
+
+/// Starts the lobby on its remembered port, or on a free one.
+fn start_lobby(context: &zmq::Context, config: &UpConfig, shutdown: &Shutdown) -> Result<RunningGroup, UpError> {
+    let port_file = config.lobby_data.join(PORT_FILE);
+    let remembered = std::fs::read_to_string(&port_file).ok().and_then(|text| text.trim().parse().ok());
+    let group_config = |port| GroupConfig {
+        name: LOBBY.to_owned(),
+        bind: Address { host: "127.0.0.1".to_owned(), port },
+        directory: Some(config.directory.clone()),
+        data_dir: config.lobby_data.clone(),
+        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+    };
+    let group = match remembered.map(|port| RunningGroup::start(context, &group_config(port), shutdown)) {
+        Some(Ok(group)) => group,
+        Some(Err(GroupError::Bind { .. })) | None => RunningGroup::start(context, &group_config(0), shutdown)?,
+        Some(Err(error)) => return Err(error.into()),
+    };
+    // Remembering the port is a convenience: failing to is not an error.
+    let _ = std::fs::write(&port_file, format!("{}\n", group.address.port));
+    Ok(group)
+}
