@@ -32,6 +32,9 @@ enum Command {
     /// Start a directory, a group `lobby` and the client, all on this machine.
     #[command(after_help = "Example:\n  huddle up\n  echo get_group_list | huddle up")]
     Up {
+        /// The directory's port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = DIRECTORY_PORT)]
+        directory_port: u16,
         #[command(flatten)]
         user: UserFlags,
     },
@@ -125,9 +128,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Up { user } => {
+        Command::Up { directory_port, user } => {
             let config = up::UpConfig {
-                directory: Address { host: "127.0.0.1".into(), port: DIRECTORY_PORT },
+                directory: Address { host: "127.0.0.1".into(), port: directory_port },
                 lobby_data: paths::group_data_dir(up::LOBBY),
                 user_id: user.user_id()?,
                 timeout: user.timeout()?,

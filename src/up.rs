@@ -52,7 +52,9 @@ pub fn run(config: UpConfig, input: impl BufRead + Send + 'static) -> Result<Out
     shutdown.on_signals().map_err(UpError::Signals)?;
     let mut client = Client::new(Requester::new(context.clone(), config.timeout), config.user_id.clone());
 
-    let (directory, directory_note) = start_directory(&context, &config.directory, &shutdown, &mut client)?;
+    let (directory, directory_address, directory_note) =
+        start_directory(&context, &config.directory, &shutdown, &mut client)?;
+    let config = UpConfig { directory: directory_address, ..config };
     let (lobby, lobby_note) = match find_lobby(&mut client, &config.directory) {
         Some(address) => (StartedLobby::Existing(address), "already running".to_owned()),
         None => {
@@ -121,23 +123,25 @@ impl StartedLobby {
 
 type DirectoryThread = JoinHandle<Result<(), DirectoryError>>;
 
-/// Starts the directory, or finds that one already answers on its port.
+/// Starts the directory (port 0: on any free port), or finds that one
+/// already answers on its port.
 fn start_directory(
     context: &zmq::Context,
     address: &Address,
     shutdown: &Shutdown,
     client: &mut Client,
-) -> Result<(Option<DirectoryThread>, &'static str), UpError> {
+) -> Result<(Option<DirectoryThread>, Address, &'static str), UpError> {
     match DirectoryServer::bind(context, &address.endpoint()) {
         Ok(server) => {
+            let bound = server.address().clone();
             let stop = shutdown.clone();
             let thread = std::thread::spawn(move || server.run(&stop));
-            Ok((Some(thread), "started here"))
+            Ok((Some(thread), bound, "started here"))
         }
         Err(error @ DirectoryError::Bind { .. }) => {
             let mut prober = Client::new(Requester::new(context.clone(), PROBE_TIMEOUT), client.user_uuid().to_owned());
             match prober.group_list(address) {
-                Ok(_) => Ok((None, "already running")),
+                Ok(_) => Ok((None, address.clone(), "already running")),
                 Err(_) => Err(UpError::DirectoryPort(error, address.port)),
             }
         }
