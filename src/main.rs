@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use huddle::client::repl::Repl;
 use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
 use huddle::directory::DirectoryServer;
-use huddle::group::{DEFAULT_MAX_MESSAGE_BYTES, GroupConfig, RunningGroup};
+use huddle::group::{GroupConfig, Limits, RunningGroup, limits};
 use huddle::protocol::Address;
 use huddle::protocol::address::DIRECTORY_PORT;
 use huddle::shutdown::Shutdown;
@@ -44,6 +44,9 @@ enum Command {
         /// Where to listen: tcp://*:5555, 10.0.0.2:5555, 127.0.0.1:0 for any free port.
         #[arg(long, default_value = "tcp://*:5555")]
         bind: String,
+        /// Where registrations are kept [default: $XDG_DATA_HOME/huddle/directory].
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Run a group server.
     #[command(
@@ -64,9 +67,8 @@ enum Command {
         /// [default: $XDG_DATA_HOME/huddle/groups/NAME].
         #[arg(long)]
         data: Option<PathBuf>,
-        /// The largest message accepted, in bytes.
-        #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
-        max_message_bytes: usize,
+        #[command(flatten)]
+        limits: LimitFlags,
     },
     /// The interactive client (the seed's user.py): reads commands from the terminal or stdin.
     #[command(
@@ -79,6 +81,37 @@ enum Command {
         #[command(flatten)]
         user: UserFlags,
     },
+}
+
+#[derive(clap::Args)]
+struct LimitFlags {
+    /// The largest message accepted, in bytes.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
+    /// The longest user id accepted, in bytes.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_USER_ID_BYTES)]
+    max_user_id_bytes: usize,
+    /// The most members the group takes.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_MEMBERS)]
+    max_members: u64,
+    /// The most requests one connection may have waiting at once.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
+    /// The most the group's data may take on disk, in bytes [default: no bound but the disk's].
+    #[arg(long)]
+    max_data_bytes: Option<u64>,
+}
+
+impl LimitFlags {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_message_bytes: self.max_message_bytes,
+            max_user_id_bytes: self.max_user_id_bytes,
+            max_members: self.max_members,
+            max_in_flight: self.max_in_flight.max(1),
+            ..Limits::default()
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -131,6 +164,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Up { directory_port, user } => {
             let config = up::UpConfig {
                 directory: Address { host: "127.0.0.1".into(), port: directory_port },
+                directory_data: paths::directory_data_dir(),
                 lobby_data: paths::group_data_dir(up::LOBBY),
                 user_id: user.user_id()?,
                 timeout: user.timeout()?,
@@ -139,14 +173,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let outcome = up::run(config, std::io::BufReader::new(std::io::stdin()))?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
-        Command::Directory { bind } => {
+        Command::Directory { bind, data } => {
             let shutdown = stop_on_signals()?;
-            let server = DirectoryServer::bind(&zmq::Context::new(), &bind)?;
+            let data = data.unwrap_or_else(paths::directory_data_dir);
+            let server = DirectoryServer::bind(&zmq::Context::new(), &bind, &data)?;
             println!("huddle directory listening on {}", server.address());
             server.run(&shutdown)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Group { name, address, seed_directory, directory, data, max_message_bytes } => {
+        Command::Group { name, address, seed_directory, directory, data, limits } => {
             let bind = Address::parse(&address)?;
             let directory =
                 Address::parse_with_default_port(seed_directory.as_deref().unwrap_or(&directory), DIRECTORY_PORT)?;
@@ -156,7 +191,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bind,
                 directory: Some(directory.clone()),
                 data_dir,
-                max_message_bytes,
+                max_data_bytes: limits.max_data_bytes,
+                limits: limits.limits(),
             };
             let shutdown = stop_on_signals()?;
             let group = RunningGroup::start(&zmq::Context::new(), &config, &shutdown)?;

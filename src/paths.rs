@@ -1,6 +1,6 @@
 //! Where huddle keeps things on disk, by the XDG base directory rules:
-//! the user's identity under the config directory, groups' data under the
-//! data directory.
+//! the user's identity under the config directory, the groups' and the
+//! directory's data under the data directory.
 
 use directories::ProjectDirs;
 use std::path::PathBuf;
@@ -14,10 +14,19 @@ pub fn config_dir() -> PathBuf {
     project().map(|dirs| dirs.config_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".huddle"))
 }
 
-/// `$XDG_DATA_HOME/huddle/groups/NAME` (usually `~/.local/share/huddle/...`).
+/// `$XDG_DATA_HOME/huddle` (usually `~/.local/share/huddle`).
+fn data_dir() -> PathBuf {
+    project().map(|dirs| dirs.data_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".huddle"))
+}
+
+/// `$XDG_DATA_HOME/huddle/groups/NAME`.
 pub fn group_data_dir(name: &str) -> PathBuf {
-    let data = project().map(|dirs| dirs.data_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".huddle"));
-    data.join("groups").join(folder_name(name))
+    data_dir().join("groups").join(folder_name(name))
+}
+
+/// `$XDG_DATA_HOME/huddle/directory`.
+pub fn directory_data_dir() -> PathBuf {
+    data_dir().join("directory")
 }
 
 /// A group name made safe as one folder name.

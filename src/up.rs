@@ -6,7 +6,7 @@
 use crate::client::repl::{Outcome, Repl};
 use crate::client::{Client, Requester};
 use crate::directory::{DirectoryError, DirectoryServer};
-use crate::group::{DEFAULT_MAX_MESSAGE_BYTES, GroupConfig, GroupError, RunningGroup};
+use crate::group::{GroupConfig, GroupError, Limits, RunningGroup};
 use crate::protocol::{Address, split_group_list_entry};
 use crate::shutdown::Shutdown;
 use std::io::{BufRead, IsTerminal};
@@ -24,6 +24,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 pub struct UpConfig {
     pub directory: Address,
+    pub directory_data: PathBuf,
     pub lobby_data: PathBuf,
     pub user_id: String,
     pub timeout: Duration,
@@ -52,8 +53,7 @@ pub fn run(config: UpConfig, input: impl BufRead + Send + 'static) -> Result<Out
     shutdown.on_signals().map_err(UpError::Signals)?;
     let mut client = Client::new(Requester::new(context.clone(), config.timeout), config.user_id.clone());
 
-    let (directory, directory_address, directory_note) =
-        start_directory(&context, &config.directory, &shutdown, &mut client)?;
+    let (directory, directory_address, directory_note) = start_directory(&context, &config, &shutdown, &mut client)?;
     let config = UpConfig { directory: directory_address, ..config };
     let (lobby, lobby_note) = match find_lobby(&mut client, &config.directory) {
         Some(address) => (StartedLobby::Existing(address), "already running".to_owned()),
@@ -127,11 +127,12 @@ type DirectoryThread = JoinHandle<Result<(), DirectoryError>>;
 /// already answers on its port.
 fn start_directory(
     context: &zmq::Context,
-    address: &Address,
+    config: &UpConfig,
     shutdown: &Shutdown,
     client: &mut Client,
 ) -> Result<(Option<DirectoryThread>, Address, &'static str), UpError> {
-    match DirectoryServer::bind(context, &address.endpoint()) {
+    let address = &config.directory;
+    match DirectoryServer::bind(context, &address.endpoint(), &config.directory_data) {
         Ok(server) => {
             let bound = server.address().clone();
             let stop = shutdown.clone();
@@ -169,7 +170,8 @@ fn start_lobby(context: &zmq::Context, config: &UpConfig, shutdown: &Shutdown) -
         bind: Address { host: "127.0.0.1".to_owned(), port },
         directory: Some(config.directory.clone()),
         data_dir: config.lobby_data.clone(),
-        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        max_data_bytes: None,
+        limits: Limits::default(),
     };
     let group = match remembered.map(|port| RunningGroup::start(context, &group_config(port), shutdown)) {
         Some(Ok(group)) => group,

@@ -16,6 +16,9 @@ use crate::protocol::{
     decode_reply, encode, timestamp,
 };
 
+/// Messages asked for in one `getMessage` while reading a whole history.
+pub const HISTORY_PAGE: usize = 1000;
+
 /// A user talking to directories and groups.
 pub struct Client {
     requester: Requester,
@@ -58,11 +61,29 @@ impl Client {
     }
 
     /// The group's history, all of it or from `since` on (any accepted form,
-    /// sent on in the seed's own form).
+    /// sent on in the seed's own form). It is read a page at a time from a
+    /// huddle group; a seed group ignores the paging and sends it all at once.
     pub fn messages(&mut self, group: &Address, since: Option<&str>) -> Result<Vec<WireMessage>, ClientError> {
         let timestamp = since.map(timestamp::normalize).transpose().map_err(ClientError::BadTimestamp)?;
-        let request = GroupRequest::Get(GetMessages { user_uuid: self.user_uuid.clone(), timestamp });
-        Ok(self.group_request(group, &request)?.messages.unwrap_or_default())
+        let mut messages = Vec::new();
+        let mut after_seq = 0;
+        loop {
+            let request = GroupRequest::Get(GetMessages {
+                user_uuid: self.user_uuid.clone(),
+                timestamp: timestamp.clone(),
+                after_seq: Some(after_seq),
+                limit: Some(HISTORY_PAGE),
+                ..GetMessages::default()
+            });
+            let reply = self.group_request(group, &request)?;
+            let page = reply.messages.unwrap_or_default();
+            let last_seq = page.last().and_then(|message| message.seq);
+            messages.extend(page);
+            match (reply.more, last_seq) {
+                (Some(true), Some(last_seq)) if last_seq > after_seq => after_seq = last_seq,
+                _ => return Ok(messages),
+            }
+        }
     }
 
     fn group_request(&mut self, group: &Address, request: &GroupRequest) -> Result<Reply, ClientError> {

@@ -1,12 +1,18 @@
 //! The directory's poll loop: every request answered, in the seed's bytes
 //! where the seed had an answer, with `FAILED` and a reason where it had none.
+//! Registrations are saved before they are acknowledged, so a restarted
+//! directory still knows every group.
 
 use super::Registry;
+use super::prober::Prober;
 use crate::group::server::bound_address;
 use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, Reply, decode, json};
 use crate::serve::{ReplyFrames, serve};
 use crate::shutdown::Shutdown;
+use crate::store::{RegistrationStore, StoreError};
+use std::path::Path;
+use std::time::Instant;
 use tracing::{debug, info};
 
 /// Requests handled per wake-up at most.
@@ -16,25 +22,32 @@ const MAX_BATCH: usize = 256;
 pub enum DirectoryError {
     #[error("cannot listen on {endpoint}: {source}; is another directory running? pass --bind with another address")]
     Bind { endpoint: String, source: zmq::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("ZeroMQ failed: {0}")]
     Zmq(#[from] zmq::Error),
 }
 
 pub struct DirectoryServer {
+    context: zmq::Context,
     socket: zmq::Socket,
     address: Address,
     registry: Registry,
+    saved: RegistrationStore,
 }
 
 impl DirectoryServer {
-    /// Binds to `endpoint` (`tcp://*:5555`, `127.0.0.1:0`, ...).
-    pub fn bind(context: &zmq::Context, endpoint: &str) -> Result<DirectoryServer, DirectoryError> {
+    /// Binds to `endpoint` (`tcp://*:5555`, `127.0.0.1:0`, ...) and restores
+    /// the registrations kept in `data_dir`.
+    pub fn bind(context: &zmq::Context, endpoint: &str, data_dir: &Path) -> Result<DirectoryServer, DirectoryError> {
         let endpoint = if endpoint.contains("://") { endpoint.to_owned() } else { format!("tcp://{endpoint}") };
         let socket = context.socket(zmq::ROUTER)?;
         socket.set_linger(0)?;
         socket.bind(&endpoint).map_err(|source| DirectoryError::Bind { endpoint: endpoint.clone(), source })?;
         let address = bound_address(&socket).unwrap_or(Address { host: endpoint, port: 0 });
-        Ok(DirectoryServer { socket, address, registry: Registry::default() })
+        let saved = RegistrationStore::open(data_dir)?;
+        let registry = Registry::restore(saved.load()?);
+        Ok(DirectoryServer { context: context.clone(), socket, address, registry, saved })
     }
 
     pub fn address(&self) -> &Address {
@@ -42,30 +55,57 @@ impl DirectoryServer {
     }
 
     /// Serves until `shutdown` is triggered.
-    pub fn run(mut self, shutdown: &Shutdown) -> Result<(), DirectoryError> {
+    pub fn run(self, shutdown: &Shutdown) -> Result<(), DirectoryError> {
         info!(address = %self.address, "directory serving");
-        let registry = &mut self.registry;
-        serve(&self.socket, shutdown, MAX_BATCH, |batch| {
-            batch.into_iter().map(|envelope| answer(registry, envelope)).collect::<Vec<ReplyFrames>>()
+        let DirectoryServer { context, socket, mut registry, mut saved, .. } = self;
+        let prober = Prober::start(context);
+        prober.set_targets(registry.probe_targets());
+        serve(&socket, shutdown, MAX_BATCH, |batch| {
+            for (address, answered) in prober.outcomes() {
+                if registry.probed(&address, answered) {
+                    info!(%address, answered, "probed group changed state");
+                }
+            }
+            let now = Instant::now();
+            let mut targets_changed = false;
+            let replies = batch
+                .into_iter()
+                .map(|envelope| answer(&mut registry, &mut saved, &mut targets_changed, envelope, now))
+                .collect::<Vec<ReplyFrames>>();
+            if targets_changed {
+                prober.set_targets(registry.probe_targets());
+            }
+            replies
         })?;
         info!("directory stopped");
         Ok(())
     }
 }
 
-fn answer(registry: &mut Registry, mut envelope: Envelope) -> ReplyFrames {
+fn answer(
+    registry: &mut Registry,
+    saved: &mut RegistrationStore,
+    targets_changed: &mut bool,
+    mut envelope: Envelope,
+    now: Instant,
+) -> ReplyFrames {
     let body = std::mem::replace(&mut envelope.body, Ok(Vec::new()));
     let reply = match body.and_then(|body| decode::<DirectoryRequest>(&body)) {
-        Ok(DirectoryRequest::Register { group_name, ip_port }) => match Address::parse(&ip_port) {
-            Ok(_) => {
-                if registry.register(&group_name, &ip_port) {
-                    info!(group = %group_name, address = %ip_port, "group registered");
-                }
-                REGISTERED.to_vec()
-            }
+        Ok(DirectoryRequest::Register { group_name, ip_port, heartbeat_ms }) => match Address::parse(&ip_port) {
+            Ok(_) => match registry.register(&group_name, &ip_port, heartbeat_ms, now) {
+                None => REGISTERED.to_vec(),
+                Some(registration) => match saved.save(&registration) {
+                    Ok(()) => {
+                        info!(group = %group_name, address = %ip_port, heartbeat_ms, "group registered");
+                        *targets_changed = true;
+                        REGISTERED.to_vec()
+                    }
+                    Err(error) => Reply::failed(format!("register: {error}")).encode(),
+                },
+            },
             Err(error) => Reply::failed(format!("register: {error}")).encode(),
         },
-        Ok(DirectoryRequest::GroupList { .. }) => json::to_vec(&registry.list()),
+        Ok(DirectoryRequest::GroupList { .. }) => json::to_vec(&registry.list(now)),
         Err(error) => {
             debug!(%error, "bad request");
             Reply::failed(error.to_string()).encode()

@@ -2,13 +2,13 @@
 //! ROUTER socket, kept durable in a [`crate::store::GroupStore`].
 //!
 //! [`server`] runs the socket and the batches; [`handlers`] holds one file
-//! per action; [`registration`] keeps the group listed with the directory.
+//! per action; [`limits`] bounds what a peer may ask; [`registration`] keeps
+//! the group listed with the directory.
 
 pub mod handlers;
+pub mod limits;
 pub mod registration;
 pub mod server;
 
+pub use limits::Limits;
 pub use server::{GroupConfig, GroupError, GroupServer, RunningGroup};
-
-/// The largest `message` accepted by default, in bytes.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;

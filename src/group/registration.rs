@@ -5,7 +5,6 @@
 use crate::client::Requester;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, encode};
 use crate::shutdown::Shutdown;
-use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -15,19 +14,17 @@ pub const REGISTER_INTERVAL: Duration = Duration::from_secs(2);
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Registers `name` at `address` with `directory` until `shutdown`.
-pub fn start(
-    context: zmq::Context,
-    name: String,
-    address: Address,
-    directory: Address,
-    shutdown: &Shutdown,
-) -> JoinHandle<()> {
+pub fn start(context: zmq::Context, name: String, address: Address, directory: Address, shutdown: &Shutdown) {
     let shutdown = shutdown.clone();
     std::thread::Builder::new()
         .name(format!("register {name}"))
         .spawn(move || {
             let mut requester = Requester::new(context, REGISTER_TIMEOUT);
-            let request = encode(&DirectoryRequest::Register { group_name: name.clone(), ip_port: address.to_string() });
+            let request = encode(&DirectoryRequest::Register {
+                group_name: name.clone(),
+                ip_port: address.to_string(),
+                heartbeat_ms: Some(REGISTER_INTERVAL.as_millis() as u64),
+            });
             let mut registered = None;
             loop {
                 let outcome = requester.request("directory", &directory, &request);
@@ -45,5 +42,5 @@ pub fn start(
                 }
             }
         })
-        .expect("the OS can start a thread")
+        .expect("the OS can start a thread");
 }

@@ -3,12 +3,14 @@
 //! the batch that holds it has committed, so `SUCCESS` means "on disk".
 
 use super::handlers::{self, Context};
+use super::limits::{Limits, MAX_FRAME_BYTES};
 use super::registration;
 use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, GroupRequest, Reply, decode, timestamp};
 use crate::serve::{ReplyFrames, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{GroupStore, SqliteStore, StoreError};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use tracing::{debug, info, warn};
@@ -25,7 +27,9 @@ pub struct GroupConfig {
     /// The directory to register with; `None` to stay unlisted.
     pub directory: Option<Address>,
     pub data_dir: PathBuf,
-    pub max_message_bytes: usize,
+    /// The most the store may take on disk, in bytes; `None`: no bound but the disk's.
+    pub max_data_bytes: Option<u64>,
+    pub limits: Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,20 +52,20 @@ pub struct GroupServer {
 struct Group {
     name: String,
     store: Box<dyn GroupStore + Send>,
-    max_message_bytes: usize,
+    limits: Limits,
 }
 
 impl GroupServer {
     /// Opens the store and binds the socket; nothing is served yet.
     pub fn bind(context: &zmq::Context, config: &GroupConfig) -> Result<GroupServer, GroupError> {
-        let store = SqliteStore::open(&config.data_dir)?;
+        let store = SqliteStore::open_with_limit(&config.data_dir, config.max_data_bytes)?;
         let socket = context.socket(zmq::ROUTER)?;
         socket.set_linger(0)?;
+        socket.set_maxmsgsize(MAX_FRAME_BYTES)?;
         let bind_error = |source| GroupError::Bind { address: config.bind.clone(), source };
         socket.bind(&config.bind.endpoint()).map_err(bind_error)?;
         let address = bound_address(&socket).unwrap_or_else(|| config.bind.clone());
-        let group =
-            Group { name: config.name.clone(), store: Box::new(store), max_message_bytes: config.max_message_bytes };
+        let group = Group { name: config.name.clone(), store: Box::new(store), limits: config.limits.clone() };
         Ok(GroupServer { address, socket, group })
     }
 
@@ -82,10 +86,23 @@ impl GroupServer {
 
 impl Group {
     fn apply_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames> {
-        let context = Context { now: timestamp::now(), max_message_bytes: self.max_message_bytes };
+        let limits = self.limits.clone();
+        let context = Context { now: timestamp::now(), limits: &limits };
         let mut replies: Vec<(Envelope, Result<Reply, usize>)> = Vec::with_capacity(batch.len());
         let mut requests = Vec::new();
+        let mut in_flight: HashMap<Vec<u8>, usize> = HashMap::new();
         for mut envelope in batch {
+            let waiting = in_flight.entry(envelope.route[0].clone()).or_default();
+            *waiting += 1;
+            if *waiting > limits.max_in_flight {
+                let error = format!(
+                    "too many requests in flight from this connection (at most {}, --max-in-flight): \
+                     wait for replies before sending more",
+                    limits.max_in_flight
+                );
+                replies.push((envelope, Ok(Reply::failed(error))));
+                continue;
+            }
             let body = std::mem::replace(&mut envelope.body, Ok(Vec::new()));
             match body.and_then(|body| decode::<GroupRequest>(&body)) {
                 Ok(request) => {
@@ -139,7 +156,6 @@ impl Group {
 pub struct RunningGroup {
     pub address: Address,
     server: JoinHandle<Result<(), GroupError>>,
-    registration: Option<JoinHandle<()>>,
 }
 
 impl RunningGroup {
@@ -152,23 +168,20 @@ impl RunningGroup {
         let server = GroupServer::bind(context, config)?;
         let address = server.address().clone();
         let stop = shutdown.clone();
-        let registration = config.directory.clone().map(|directory| {
-            registration::start(context.clone(), config.name.clone(), address.clone(), directory, shutdown)
-        });
+        if let Some(directory) = config.directory.clone() {
+            registration::start(context.clone(), config.name.clone(), address.clone(), directory, shutdown);
+        }
         let server = std::thread::Builder::new()
             .name(format!("group {}", config.name))
             .spawn(move || server.run(&stop))
             .expect("the OS can start a thread");
-        Ok(RunningGroup { address, server, registration })
+        Ok(RunningGroup { address, server })
     }
 
-    /// Waits for the server to stop (after the shutdown is triggered).
+    /// Waits for the server to stop (after the shutdown is triggered). The
+    /// registration thread stops on its own: nothing it holds needs a flush.
     pub fn wait(self) -> Result<(), GroupError> {
-        let result = self.server.join().unwrap_or_else(|_| Ok(()));
-        if let Some(registration) = self.registration {
-            let _ = registration.join();
-        }
-        result
+        self.server.join().unwrap_or_else(|_| Ok(()))
     }
 }
 

@@ -50,12 +50,42 @@ pub struct SendMessage {
 }
 
 /// `getMessage`: the history, all of it or from `timestamp` on (inclusive).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Without huddle's paging fields the reply holds every matching message, as
+/// the seed's did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GetMessages {
     pub user_uuid: String,
     /// `null` or a local time; the seed always sends the key.
     #[serde(default)]
     pub timestamp: Option<String>,
+    /// huddle: only messages after this seq, read forward from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<u64>,
+    /// huddle: only messages before this seq.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_seq: Option<u64>,
+    /// huddle: at most this many (the first after `after_seq`, else the
+    /// latest); the reply's `more` says whether the page left some out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl GetMessages {
+    /// Whether the request uses huddle's paging (else it is the seed's form).
+    pub fn is_paged(&self) -> bool {
+        self.after_seq.is_some() || self.before_seq.is_some() || self.limit.is_some()
+    }
+}
+
+impl GroupRequest {
+    /// The user every group request is made for.
+    pub fn user_uuid(&self) -> &str {
+        match self {
+            GroupRequest::Join(request) | GroupRequest::Leave(request) => &request.user_uuid,
+            GroupRequest::Send(request) => &request.user_uuid,
+            GroupRequest::Get(request) => &request.user_uuid,
+        }
+    }
 }
 
 /// A request to the directory.
@@ -63,7 +93,15 @@ pub struct GetMessages {
 #[serde(tag = "action")]
 pub enum DirectoryRequest {
     #[serde(rename = "register")]
-    Register { group_name: String, ip_port: String },
+    Register {
+        group_name: String,
+        ip_port: String,
+        /// huddle: the group registers again at this interval; the directory
+        /// unlists it after three silent intervals. Without it (the seed's
+        /// groups register once) the directory probes the group instead.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heartbeat_ms: Option<u64>,
+    },
     #[serde(rename = "get_group_list")]
     GroupList {
         #[serde(default)]
@@ -98,6 +136,12 @@ pub struct Reply {
     pub response: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<WireMessage>>,
+    /// huddle: in a paged `getMessage` reply, whether the page left messages out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<bool>,
+    /// huddle: the seq a `sendMessage` with a `msg_id` was stored at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// huddle: why a request `FAILED`, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -105,15 +149,15 @@ pub struct Reply {
 
 impl Reply {
     pub fn success() -> Reply {
-        Reply { response: Status::Success, messages: None, error: None }
+        Reply { response: Status::Success, messages: None, more: None, seq: None, error: None }
     }
 
     pub fn messages(messages: Vec<WireMessage>) -> Reply {
-        Reply { response: Status::Success, messages: Some(messages), error: None }
+        Reply { messages: Some(messages), ..Reply::success() }
     }
 
     pub fn failed(error: impl Into<String>) -> Reply {
-        Reply { response: Status::Failed, messages: None, error: Some(error.into()) }
+        Reply { response: Status::Failed, error: Some(error.into()), ..Reply::success() }
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -207,9 +251,10 @@ mod tests {
     fn requests_encode_as_the_seed_client_sends_them() {
         let join = GroupRequest::Join(Membership { user_uuid: "u".into() });
         assert_eq!(encode(&join), br#"{"action": "joinGroup", "user_uuid": "u"}"#);
-        let get = GroupRequest::Get(GetMessages { user_uuid: "u".into(), timestamp: None });
+        let get = GroupRequest::Get(GetMessages { user_uuid: "u".into(), ..GetMessages::default() });
         assert_eq!(encode(&get), br#"{"action": "getMessage", "user_uuid": "u", "timestamp": null}"#);
-        let register = DirectoryRequest::Register { group_name: "g".into(), ip_port: "1.2.3.4:5".into() };
+        let register =
+            DirectoryRequest::Register { group_name: "g".into(), ip_port: "1.2.3.4:5".into(), heartbeat_ms: None };
         assert_eq!(encode(&register), br#"{"action": "register", "group_name": "g", "ip_port": "1.2.3.4:5"}"#);
     }
 

@@ -1,5 +1,7 @@
 //! Where a group keeps its members and its history.
 //!
+//! [`RegistrationStore`] is the directory's memory of registrations.
+//!
 //! [`GroupStore`] is the one interface the group server uses; [`SqliteStore`]
 //! implements it today, and another backend can come later behind the same
 //! trait. The server drives it in batches: [`GroupStore::begin`], any number
@@ -7,9 +9,11 @@
 //! after a restart unless `commit` returned `Ok`, and the server acknowledges
 //! nothing before that.
 
+mod registrations;
 mod sqlite;
 
-pub use sqlite::{MESSAGES_SINCE_SQL, SqliteStore};
+pub use registrations::{RegistrationStore, SavedRegistration};
+pub use sqlite::{BACKWARD_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, SqliteStore};
 
 use crate::protocol::timestamp::Micros;
 
@@ -22,6 +26,39 @@ pub struct StoredMessage {
     pub at: Micros,
 }
 
+/// Which part of the history to read. Times and seqs agree in order (see
+/// [`GroupStore::append`]), so every part is a range of seqs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// Only messages at or after this time.
+    pub since: Option<Micros>,
+    /// Only messages after this seq; the page then runs forward from it.
+    pub after_seq: Option<u64>,
+    /// Only messages before this seq.
+    pub before_seq: Option<u64>,
+    /// At most this many: the first ones after `after_seq` when that is
+    /// given, otherwise the latest ones. `None`: all of them.
+    pub limit: Option<usize>,
+}
+
+/// A page of history, in seq order.
+#[derive(Debug, Default, PartialEq)]
+pub struct History {
+    pub messages: Vec<StoredMessage>,
+    /// More messages lie beyond the page, in the direction it was read.
+    pub more: bool,
+}
+
+/// What [`GroupStore::append`] did.
+#[derive(Debug, PartialEq)]
+pub enum Appended {
+    New(StoredMessage),
+    /// The message id was already stored (a retry): nothing new was written.
+    Duplicate {
+        seq: u64,
+    },
+}
+
 /// What went wrong with the store, in words a user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -32,10 +69,29 @@ pub enum StoreError {
          stop it, or pass --data with another directory"
     )]
     Locked { path: String },
-    #[error("cannot open the database {path}: {source}")]
+    #[error("cannot open the database {path}: {source}; check that the directory is writable, or pass --data")]
     Open { path: String, source: rusqlite::Error },
+    #[error(
+        "the database {path} is damaged or not a huddle database ({source}): move it aside to start afresh, \
+         or pass --data with another directory"
+    )]
+    Damaged { path: String, source: rusqlite::Error },
+    #[error("the group's storage is full (disk full or --max-data-bytes reached): nothing was stored")]
+    Full,
+    #[error("the group's storage is read-only: nothing was stored; make its directory writable")]
+    ReadOnly,
     #[error("storage failed: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            Some(rusqlite::ErrorCode::ReadOnly) => StoreError::ReadOnly,
+            _ => StoreError::Sqlite(error),
+        }
+    }
 }
 
 /// A group's durable state.
@@ -53,10 +109,15 @@ pub trait GroupStore {
     /// Removes a member; `false` when not one.
     fn remove_member(&mut self, user_uuid: &str) -> Result<bool, StoreError>;
 
+    /// How many members the group has.
+    fn member_count(&mut self) -> Result<u64, StoreError>;
+
     /// Appends a message and gives it the next sequence number. Its time is
     /// `at`, or the latest stored time if that is later, so that time order
-    /// and sequence order always agree.
-    fn append(&mut self, user_uuid: &str, body: &str, at: Micros) -> Result<StoredMessage, StoreError>;
-    /// Every message at or after `since` (all of them for `None`), in order.
-    fn messages_since(&mut self, since: Option<Micros>) -> Result<Vec<StoredMessage>, StoreError>;
+    /// and sequence order always agree. A `msg_id` this user already stored
+    /// stores nothing and reports the duplicate.
+    fn append(&mut self, user_uuid: &str, body: &str, msg_id: Option<&str>, at: Micros)
+    -> Result<Appended, StoreError>;
+    /// A page of the history, in seq order.
+    fn messages(&mut self, page: &Page) -> Result<History, StoreError>;
 }

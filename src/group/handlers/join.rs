@@ -10,9 +10,12 @@ use crate::protocol::{Membership, Reply};
 use crate::store::{GroupStore, StoreError};
 
 pub fn apply(store: &mut dyn GroupStore, request: &Membership, context: &Context) -> Result<Reply, StoreError> {
-    if request.user_uuid.is_empty() {
-        return Ok(Reply::failed("user_uuid is empty: send the user's id"));
+    if !store.is_member(&request.user_uuid)? {
+        let max = context.limits.max_members;
+        if store.member_count()? >= max {
+            return Ok(Reply::failed(format!("the group is full: it has {max} members (--max-members)")));
+        }
+        store.add_member(&request.user_uuid, context.now)?;
     }
-    store.add_member(&request.user_uuid, context.now)?;
     Ok(Reply::success())
 }

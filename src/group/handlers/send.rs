@@ -1,27 +1,40 @@
 //! `sendMessage`: append a member's message to the history. `SUCCESS` is sent
 //! only after the batch holding the message has committed: an acknowledged
-//! message is on disk.
+//! message is on disk. A `msg_id` already stored (a retry whose first reply
+//! was lost) is acknowledged again and stores nothing.
 //!
 //! ```text
-//! -> {"action": "sendMessage", "user_uuid": UUID, "message": TEXT}
-//! <- {"response": "SUCCESS"}  |  {"response": "FAILED", "error": WHY}
+//! -> {"action": "sendMessage", "user_uuid": UUID, "message": TEXT, "msg_id": ID?}
+//! <- {"response": "SUCCESS", "seq": N?}  |  {"response": "FAILED", "error": WHY}
 //! ```
 
 use super::{Context, not_a_member};
+use crate::group::limits::MAX_MSG_ID_BYTES;
 use crate::protocol::{Reply, SendMessage};
-use crate::store::{GroupStore, StoreError};
+use crate::store::{Appended, GroupStore, StoreError};
 
 pub fn apply(store: &mut dyn GroupStore, request: &SendMessage, context: &Context) -> Result<Reply, StoreError> {
     let size = request.message.len();
-    if size > context.max_message_bytes {
+    let max = context.limits.max_message_bytes;
+    if size > max {
         return Ok(Reply::failed(format!(
-            "message is {size} bytes; this group accepts at most {} bytes (--max-message-bytes)",
-            context.max_message_bytes
+            "message is {size} bytes; this group accepts at most {max} bytes (--max-message-bytes)"
+        )));
+    }
+    let msg_id = request.msg_id.as_deref();
+    if let Some(msg_id) = msg_id.filter(|id| id.is_empty() || id.len() > MAX_MSG_ID_BYTES) {
+        return Ok(Reply::failed(format!(
+            "msg_id is {} bytes: send 1 to {MAX_MSG_ID_BYTES} (a UUID), or none",
+            msg_id.len()
         )));
     }
     if !store.is_member(&request.user_uuid)? {
         return Ok(not_a_member(&request.user_uuid));
     }
-    store.append(&request.user_uuid, &request.message, context.now)?;
-    Ok(Reply::success())
+    let seq = match store.append(&request.user_uuid, &request.message, msg_id, context.now)? {
+        Appended::New(message) => message.seq,
+        Appended::Duplicate { seq } => seq,
+    };
+    // The seed's clients send no msg_id and get the seed's exact reply.
+    Ok(Reply { seq: msg_id.map(|_| seq), ..Reply::success() })
 }

@@ -1,0 +1,94 @@
+//! The directory's memory: which groups registered, under which name, and
+//! whether they heartbeat. Kept in SQLite so that a restarted directory still
+//! knows the seed's groups, which register only once.
+
+use super::StoreError;
+use rusqlite::{Connection, params};
+use std::path::Path;
+
+/// The database file inside the directory's data directory.
+pub const DATABASE_FILE: &str = "directory.sqlite3";
+
+/// One remembered registration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedRegistration {
+    pub address: String,
+    pub name: String,
+    pub heartbeat_ms: Option<u64>,
+}
+
+pub struct RegistrationStore {
+    connection: Connection,
+}
+
+impl RegistrationStore {
+    pub fn open(dir: &Path) -> Result<RegistrationStore, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
+        let path = dir.join(DATABASE_FILE);
+        let shown = path.display().to_string();
+        let open_error = |source: rusqlite::Error| StoreError::Open { path: shown.clone(), source };
+        let connection = Connection::open(&path).map_err(open_error)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 CREATE TABLE IF NOT EXISTS registrations (
+                     position INTEGER PRIMARY KEY,
+                     address TEXT NOT NULL UNIQUE,
+                     name TEXT NOT NULL,
+                     heartbeat_ms INTEGER
+                 );",
+            )
+            .map_err(open_error)?;
+        Ok(RegistrationStore { connection })
+    }
+
+    /// Every registration, in the order the addresses first registered.
+    pub fn load(&self) -> Result<Vec<SavedRegistration>, StoreError> {
+        let mut statement =
+            self.connection.prepare("SELECT address, name, heartbeat_ms FROM registrations ORDER BY position")?;
+        let rows = statement.query_map([], |row| {
+            Ok(SavedRegistration {
+                address: row.get(0)?,
+                name: row.get(1)?,
+                heartbeat_ms: row.get::<_, Option<i64>>(2)?.map(|ms| ms as u64),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Records a registration, keeping an address's first position.
+    pub fn save(&mut self, registration: &SavedRegistration) -> Result<(), StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "INSERT INTO registrations (address, name, heartbeat_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (address) DO UPDATE SET name = excluded.name, heartbeat_ms = excluded.heartbeat_ms",
+        )?;
+        let heartbeat_ms = registration.heartbeat_ms.map(|ms| ms as i64);
+        statement.execute(params![registration.address, registration.name, heartbeat_ms])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrations_survive_reopening_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = |address: &str, name: &str, heartbeat_ms| SavedRegistration {
+            address: address.into(),
+            name: name.into(),
+            heartbeat_ms,
+        };
+        {
+            let mut store = RegistrationStore::open(dir.path()).unwrap();
+            store.save(&saved("h:1", "a", None)).unwrap();
+            store.save(&saved("h:2", "b", Some(2000))).unwrap();
+            store.save(&saved("h:1", "renamed", None)).unwrap();
+        }
+        let store = RegistrationStore::open(dir.path()).unwrap();
+        assert_eq!(store.load().unwrap(), [saved("h:1", "renamed", None), saved("h:2", "b", Some(2000))]);
+    }
+}
