@@ -51,13 +51,20 @@ impl Client {
         self.group_request(group, &request).map(drop)
     }
 
-    pub fn send(&mut self, group: &Address, text: &str) -> Result<(), ClientError> {
+    /// Sends a message under a new id. Returns its seq (a huddle group says).
+    pub fn send(&mut self, group: &Address, text: &str) -> Result<Option<u64>, ClientError> {
+        self.send_with_id(group, text, &uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Sends a message under `msg_id`: sending it again, after an error,
+    /// stores it at most once on a huddle group.
+    pub fn send_with_id(&mut self, group: &Address, text: &str, msg_id: &str) -> Result<Option<u64>, ClientError> {
         let request = GroupRequest::Send(SendMessage {
             user_uuid: self.user_uuid.clone(),
             message: text.to_owned(),
-            msg_id: Some(uuid::Uuid::new_v4().to_string()),
+            msg_id: Some(msg_id.to_owned()),
         });
-        self.group_request(group, &request).map(drop)
+        Ok(self.group_request(group, &request)?.seq)
     }
 
     /// The group's history, all of it or from `since` on (any accepted form,

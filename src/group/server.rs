@@ -190,3 +190,51 @@ pub fn bound_address(socket: &zmq::Socket) -> Option<Address> {
     let endpoint = socket.get_last_endpoint().ok()?.ok()?;
     Address::from_endpoint(&endpoint).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Status;
+
+    fn group(dir: &std::path::Path, limits: Limits) -> Group {
+        Group { name: "g".into(), store: Box::new(SqliteStore::open(dir).unwrap()), limits }
+    }
+
+    fn request(identity: &[u8], body: &str) -> Envelope {
+        Envelope::split(vec![identity.to_vec(), Vec::new(), body.as_bytes().to_vec()])
+    }
+
+    fn response(frames: &ReplyFrames) -> Reply {
+        crate::protocol::decode_reply(frames.last().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn one_connection_gets_at_most_max_in_flight_requests_served_per_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut group = group(dir.path(), Limits { max_in_flight: 3, ..Limits::default() });
+        let join = r#"{"action": "joinGroup", "user_uuid": "u"}"#;
+        let mut batch: Vec<Envelope> = (0..5).map(|_| request(b"busy", join)).collect();
+        batch.push(request(b"calm", join));
+        let replies = group.apply_batch(batch);
+        let failed: Vec<bool> = replies.iter().map(|frames| response(frames).response == Status::Failed).collect();
+        assert_eq!(failed, [false, false, false, true, true, false]);
+        assert!(response(&replies[3]).error.unwrap().contains("--max-in-flight"));
+    }
+
+    #[test]
+    fn a_batch_is_applied_in_order_and_replies_keep_their_envelopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut group = group(dir.path(), Limits::default());
+        let batch = vec![
+            request(b"a", r#"{"action": "joinGroup", "user_uuid": "u"}"#),
+            request(b"b", r#"{"action": "sendMessage", "user_uuid": "u", "message": "m"}"#),
+            request(b"c", "not json"),
+            request(b"d", r#"{"action": "getMessage", "user_uuid": "u", "timestamp": null}"#),
+        ];
+        let replies = group.apply_batch(batch);
+        let identities: Vec<&[u8]> = replies.iter().map(|frames| frames[0].as_slice()).collect();
+        assert_eq!(identities, [b"a", b"b", b"c", b"d"]);
+        assert_eq!(response(&replies[3]).messages.unwrap()[0].message, "m", "the get sees the send before it");
+        assert_eq!(response(&replies[2]).response, Status::Failed);
+    }
+}

@@ -1,0 +1,236 @@
+//! The reliability promises, each shown with real processes: no hang on a
+//! dead server, no duplicate on a retry, no dead group listed, a clean stop,
+//! honest refusals when the store is in trouble.
+
+mod common;
+
+use common::{DEADLINE, Peer, Server, data_dir, eventually, group_command, home, huddle, seed, start_directory};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+/// Runs `huddle user` with `script` on stdin; fails the test if it hangs.
+fn run_user(home: &Path, args: &[&str], script: &str) -> Output {
+    let mut child = huddle(home)
+        .arg("user")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < DEADLINE, "huddle user hung");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// An address where nothing listens: a port the OS gave and took back.
+fn dead_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn a_dead_group_gives_a_clear_error_and_the_script_goes_on() {
+    let home = home();
+    let directory = start_directory(home.path());
+    assert_eq!(Peer::req(&directory.address).ask_str(&seed::register("g", "127.0.0.1:1")), "SUCCESS");
+    let dead = dead_address();
+    let output =
+        run_user(home.path(), &[&directory.address, "--timeout", "1"], &format!("join_group {dead}\nget_group_list\n"));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("no answer from group {dead} after 3 tries in 1.0 s: is it running?")),
+        "{stderr}"
+    );
+    assert!(!output.status.success(), "a script with a failed command exits non-zero");
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "g - 127.0.0.1:1\n", "the next command ran");
+}
+
+#[test]
+fn a_dead_directory_gives_a_clear_error_and_groups_serve_without_it() {
+    let home = home();
+    let dead = dead_address();
+    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data_dir(home.path())));
+    let peer = Peer::req(&group.address);
+    assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
+    let output = run_user(home.path(), &[&dead, "--timeout", "1"], "get_group_list\n");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains(&format!("no answer from directory {dead}")), "{stderr}");
+}
+
+#[test]
+fn a_retry_with_the_same_msg_id_is_stored_once_even_across_a_restart() {
+    let home = home();
+    let data = data_dir(home.path());
+    let dead = dead_address();
+    let mut group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
+    let send = r#"{"action": "sendMessage", "user_uuid": "u", "message": "once", "msg_id": "id-1"}"#;
+    let peer = Peer::req(&group.address);
+    assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
+    // The first reply is "lost": the client sends again.
+    assert_eq!(peer.ask_str(send), r#"{"response": "SUCCESS", "seq": 1}"#);
+    assert_eq!(peer.ask_str(send), r#"{"response": "SUCCESS", "seq": 1}"#);
+    group.kill();
+    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
+    let peer = Peer::req(&group.address);
+    assert_eq!(peer.ask_str(send), r#"{"response": "SUCCESS", "seq": 1}"#);
+    let history: serde_json::Value = serde_json::from_str(&peer.ask_str(&seed::get("u", None))).unwrap();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 1);
+}
+
+fn listed(peer: &Peer) -> Vec<String> {
+    serde_json::from_str(&peer.ask_str(&seed::group_list("u"))).unwrap()
+}
+
+#[test]
+fn a_heartbeating_group_is_unlisted_when_dead_and_listed_again_when_back() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let data = data_dir(home.path());
+    let mut group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &directory.address, &data));
+    let address = group.address.clone();
+    let peer = Peer::req(&directory.address);
+    let entry = vec![format!("g - {address}")];
+    eventually("listed", || listed(&peer) == entry);
+    group.kill();
+    eventually("unlisted within 10 s", || listed(&peer).is_empty());
+    let _group = Server::start(group_command(home.path(), "g", &address, &directory.address, &data));
+    eventually("listed again", || listed(&peer) == entry);
+}
+
+#[test]
+fn a_group_that_registered_once_is_probed_and_remembered_across_directory_restarts() {
+    let home = home();
+    let directory_data = home.path().join("directory");
+    let start = |home: &Path| {
+        let mut command = huddle(home);
+        command.args(["directory", "--bind", "127.0.0.1:0", "--data"]).arg(&directory_data);
+        Server::start(command)
+    };
+    let mut directory = start(home.path());
+    // A group that will not heartbeat to this directory, registered once in
+    // the seed's bytes, as the seed's group.py does.
+    let dead = dead_address();
+    let group_data = data_dir(home.path());
+    let mut group = Server::start(group_command(home.path(), "seedlike", "127.0.0.1:0", &dead, &group_data));
+    let address = group.address.clone();
+    let peer = Peer::req(&directory.address);
+    assert_eq!(peer.ask_str(&seed::register("seedlike", &address)), "SUCCESS");
+    let entry = vec![format!("seedlike - {address}")];
+    assert_eq!(listed(&peer), entry);
+
+    group.kill();
+    eventually("unlisted within 10 s of dying", || listed(&peer).is_empty());
+    let _group = Server::start(group_command(home.path(), "seedlike", &address, &dead, &group_data));
+    eventually("listed within 10 s of answering again", || listed(&peer) == entry);
+
+    // A restarted directory remembers it without a new registration.
+    directory.kill();
+    let directory = start(home.path());
+    let peer = Peer::req(&directory.address);
+    eventually("remembered and probed after a restart", || listed(&peer) == entry);
+}
+
+#[test]
+fn sigterm_stops_a_group_cleanly_with_its_data_intact() {
+    let home = home();
+    let data = data_dir(home.path());
+    let dead = dead_address();
+    let mut group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
+    let peer = Peer::req(&group.address);
+    assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
+    assert_eq!(peer.ask_str(&seed::send("u", "kept")), seed::SUCCESS);
+    assert!(group.terminate().success(), "exit status 0 after SIGTERM");
+    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
+    assert!(Peer::req(&group.address).ask_str(&seed::get("u", None)).contains("kept"));
+}
+
+#[test]
+fn sigterm_to_huddle_up_stops_everything_with_status_0() {
+    let home = home();
+    let mut child = huddle(home.path())
+        .args(["up", "--directory-port", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut banner).unwrap();
+    assert!(banner.starts_with("huddle is up"), "{banner}");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < DEADLINE, "huddle up did not stop on SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
+
+/// Starts a group expecting it to refuse; returns what it said.
+fn refused_start(home: &Path, data: &Path) -> String {
+    let output = group_command(home, "g", "127.0.0.1:0", &dead_address(), data).output().unwrap();
+    assert!(!output.status.success());
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn a_group_refuses_to_start_on_a_locked_or_damaged_store_and_says_what_to_do() {
+    let home = home();
+    let data = data_dir(home.path());
+    let _running = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead_address(), &data));
+    let error = refused_start(home.path(), &data);
+    assert!(error.contains("in use by another process") && error.contains("--data"), "{error}");
+
+    let damaged = home.path().join("damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    std::fs::write(damaged.join("group.sqlite3"), vec![0x5a; 8192]).unwrap();
+    let error = refused_start(home.path(), &damaged);
+    assert!(error.contains("damaged") && error.contains("move it aside"), "{error}");
+}
+
+#[test]
+fn a_full_store_answers_failed_and_acknowledges_nothing_it_did_not_store() {
+    let home = home();
+    let data = data_dir(home.path());
+    let mut command = group_command(home.path(), "g", "127.0.0.1:0", &dead_address(), &data);
+    command.args(["--max-data-bytes", "65536"]);
+    let group = Server::start(command);
+    let peer = Peer::req(&group.address);
+    assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
+    let big = "x".repeat(8000);
+    let mut acknowledged = 0;
+    let refusal = loop {
+        let reply = peer.ask_str(&seed::send("u", &big));
+        if reply != seed::SUCCESS {
+            break reply;
+        }
+        acknowledged += 1;
+        assert!(acknowledged < 100, "the store never filled up");
+    };
+    assert!(refusal.contains("FAILED") && refusal.contains("storage is full"), "{refusal}");
+    let history: serde_json::Value = serde_json::from_str(&peer.ask_str(&seed::get("u", None))).unwrap();
+    assert_eq!(history["messages"].as_array().unwrap().len(), acknowledged);
+}
+
+#[test]
+fn limits_on_members_and_user_ids_are_answered_with_the_flag_to_change() {
+    let home = home();
+    let mut command = group_command(home.path(), "g", "127.0.0.1:0", &dead_address(), &data_dir(home.path()));
+    command.args(["--max-members", "2", "--max-user-id-bytes", "8"]);
+    let group = Server::start(command);
+    let peer = Peer::req(&group.address);
+    assert_eq!(peer.ask_str(&seed::join("a")), seed::SUCCESS);
+    assert_eq!(peer.ask_str(&seed::join("b")), seed::SUCCESS);
+    assert!(peer.ask_str(&seed::join("c")).contains("--max-members"));
+    assert_eq!(peer.ask_str(&seed::join("a")), seed::SUCCESS, "a member joining again is not refused");
+    assert!(peer.ask_str(&seed::join("123456789")).contains("--max-user-id-bytes"));
+}
