@@ -8,13 +8,15 @@
 //!   durably, in a [`store`]: a message is acknowledged only once it is on
 //!   disk, and requests that arrive together are committed together;
 //! - the **client** ([`client`]) talks to both with a deadline on every
-//!   request, as a REPL or from scripts; [`up`] starts all three at once.
+//!   request, as a REPL or from scripts; [`up`] starts all three at once;
+//! - [`bench`] measures it all, beside the code it measures.
 //!
 //! What crosses the wire is defined once, in [`protocol`]: the seed's JSON
 //! shapes byte for byte, with huddle's extensions as optional fields. Both
 //! servers run the same single-threaded poll loop ([`serve`]) and stop
 //! cleanly through [`shutdown`].
 
+pub mod bench;
 pub mod client;
 pub mod directory;
 pub mod group;

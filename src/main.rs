@@ -9,7 +9,7 @@ use huddle::group::{GroupConfig, Limits, RunningGroup, limits};
 use huddle::protocol::Address;
 use huddle::protocol::address::DIRECTORY_PORT;
 use huddle::shutdown::Shutdown;
-use huddle::{identity, paths, up};
+use huddle::{bench, identity, paths, up};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +70,14 @@ enum Command {
         #[command(flatten)]
         limits: LimitFlags,
     },
+    /// Measure huddle: acknowledgements per second, latency, server CPU and memory.
+    #[command(
+        after_help = "Examples:\n  huddle bench send --users 64\n  huddle bench send --users 1 --json\n  huddle bench get --history 1000000\n  huddle bench send --echo          (a bare ZeroMQ echo: the transport's ceiling)\n  huddle bench send --group 10.0.0.5:5560 --pid 4242"
+    )]
+    Bench {
+        #[command(subcommand)]
+        mode: BenchMode,
+    },
     /// The interactive client (the seed's user.py): reads commands from the terminal or stdin.
     #[command(
         after_help = "Examples:\n  huddle user\n  huddle user 192.168.1.10\n  printf 'join_group 127.0.0.1:5560\\nget_messages 127.0.0.1:5560\\n' | huddle user"
@@ -81,6 +89,109 @@ enum Command {
         #[command(flatten)]
         user: UserFlags,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchMode {
+    /// Durable sendMessage: N users, each with W requests in flight.
+    Send(BenchFlags),
+    /// getMessage over a history of H messages: the latest 10, and all of it.
+    Get {
+        #[command(flatten)]
+        flags: BenchFlags,
+        /// Messages in the history before reading.
+        #[arg(long, default_value_t = 10_000)]
+        history: u64,
+    },
+    /// joinGroup by ever new users.
+    Join(BenchFlags),
+    /// The disk's rate of 100-byte appends each followed by fdatasync.
+    Fsync {
+        /// Where to write [default: the temporary directory].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The CPU a directory and a group use while nobody talks.
+    Idle {
+        /// Seconds to watch.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
+    /// A bare ZeroMQ ROUTER that echoes every request (what `--echo` drives).
+    #[command(hide = true)]
+    EchoServer {
+        #[arg(long, default_value = "tcp://127.0.0.1:0")]
+        bind: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct BenchFlags {
+    /// Concurrent users, each on its own connection.
+    #[arg(long, default_value_t = 64)]
+    users: usize,
+    /// Requests each user keeps in flight.
+    #[arg(long, default_value_t = 1)]
+    window: usize,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Bytes of text in each message.
+    #[arg(long, default_value_t = 100)]
+    message_bytes: usize,
+    /// Drive the group at IP:PORT instead of starting one.
+    #[arg(long, conflicts_with = "echo")]
+    group: Option<String>,
+    /// The process id of the group at --group, to report its CPU and memory.
+    #[arg(long, requires = "group")]
+    pid: Option<u32>,
+    /// Drive a bare ZeroMQ echo server instead: the transport's ceiling.
+    #[arg(long)]
+    echo: bool,
+    /// One JSON object a line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl BenchFlags {
+    fn options(&self) -> Result<bench::Options> {
+        let target = match (&self.group, self.echo) {
+            (Some(address), _) => bench::Target::Group { address: address.clone(), pid: self.pid },
+            (None, true) => bench::Target::Echo,
+            (None, false) => bench::Target::StartHere,
+        };
+        Ok(bench::Options {
+            target,
+            users: self.users.max(1),
+            window: self.window.max(1),
+            duration: seconds(self.duration, "--duration")?,
+            message_bytes: self.message_bytes,
+            progress: bench::wants_progress(self.json),
+        })
+    }
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .with_context(|| format!("{flag} takes a positive number of seconds, e.g. {flag} 3"))
+}
+
+fn print_reports(reports: &[bench::Report], json: bool) -> Result<()> {
+    for report in reports {
+        if json {
+            println!("{}", serde_json::to_string(report)?);
+        } else {
+            println!("{report}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -137,10 +248,7 @@ impl UserFlags {
     }
 
     fn timeout(&self) -> Result<Duration> {
-        Duration::try_from_secs_f64(self.timeout)
-            .ok()
-            .filter(|timeout| !timeout.is_zero())
-            .context("--timeout takes a positive number of seconds, e.g. --timeout 3")
+        seconds(self.timeout, "--timeout")
     }
 }
 
@@ -202,6 +310,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 config.data_dir.display()
             );
             group.wait()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { mode } => {
+            match mode {
+                BenchMode::Send(flags) => print_reports(&bench::send(&flags.options()?)?, flags.json)?,
+                BenchMode::Join(flags) => print_reports(&bench::join(&flags.options()?)?, flags.json)?,
+                BenchMode::Get { flags, history } => {
+                    print_reports(&bench::get(&flags.options()?, history)?, flags.json)?
+                }
+                BenchMode::Fsync { dir, duration, json } => {
+                    print_reports(&bench::fsync(dir, seconds(duration, "--duration")?)?, json)?
+                }
+                BenchMode::Idle { duration } => println!("{}", bench::idle(seconds(duration, "--duration")?)?),
+                BenchMode::EchoServer { bind } => bench::echo_server(&bind, &stop_on_signals()?)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::User { directory, user } => {

@@ -28,7 +28,7 @@ fn sender(address: Address, index: usize, stop: Arc<AtomicBool>) -> Sent {
     while client.join(&address).is_err() {}
     for n in 0.. {
         let text = format!("s{index}-{n}");
-        let msg_id = uuid::Uuid::new_v4().to_string();
+        let msg_id = huddle::client::new_msg_id();
         // Retry the same message, under the same id, until it is acknowledged.
         let acknowledged = loop {
             match client.send_with_id(&address, &text, &msg_id) {

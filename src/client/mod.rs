@@ -16,6 +16,12 @@ use crate::protocol::{
     decode_reply, encode, timestamp,
 };
 
+/// A new message id: a UUID v7, time-ordered, so that a group's index of ids
+/// grows at one end (a random v4 works too, at the cost of a random page).
+pub fn new_msg_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// Messages asked for in one `getMessage` while reading a whole history.
 pub const HISTORY_PAGE: usize = 1000;
 
@@ -53,7 +59,7 @@ impl Client {
 
     /// Sends a message under a new id. Returns its seq (a huddle group says).
     pub fn send(&mut self, group: &Address, text: &str) -> Result<Option<u64>, ClientError> {
-        self.send_with_id(group, text, &uuid::Uuid::new_v4().to_string())
+        self.send_with_id(group, text, &new_msg_id())
     }
 
     /// Sends a message under `msg_id`: sending it again, after an error,

@@ -13,6 +13,7 @@ use crate::store::{GroupStore, SqliteStore, StoreError};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
+use std::time::Instant;
 use tracing::{debug, info, warn};
 
 /// Requests applied in one transaction at most.
@@ -140,10 +141,18 @@ impl Group {
             return Ok(Vec::new());
         }
         let store = self.store.as_mut();
+        let started = Instant::now();
         store.begin()?;
         let replies: Result<Vec<Reply>, StoreError> =
             requests.iter().map(|request| handlers::apply(store, request, context)).collect();
+        let applied = started.elapsed();
         let result = replies.and_then(|replies| store.commit().map(|()| replies));
+        debug!(
+            requests = requests.len(),
+            apply_us = applied.as_micros() as u64,
+            commit_us = (started.elapsed() - applied).as_micros() as u64,
+            "batch"
+        );
         if let Err(error) = &result {
             warn!(group = %self.name, %error, "batch failed; nothing in it was acknowledged");
             store.rollback();

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS messages (
     msg_id TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_by_time ON messages (at);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (user_uuid, msg_id) WHERE msg_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_by_id ON messages (msg_id) WHERE msg_id IS NOT NULL;
 ";
 
 /// The first seq at or after a time: one step down the time index. Times
@@ -173,7 +173,7 @@ impl GroupStore for SqliteStore {
     ) -> Result<Appended, StoreError> {
         if let Some(msg_id) = msg_id {
             let mut statement =
-                self.connection.prepare_cached("SELECT seq FROM messages WHERE user_uuid = ?1 AND msg_id = ?2")?;
+                self.connection.prepare_cached("SELECT seq FROM messages WHERE msg_id = ?2 AND user_uuid = ?1")?;
             let known: Option<i64> = statement.query_row([user_uuid, msg_id], |row| row.get(0)).optional()?;
             if let Some(seq) = known {
                 return Ok(Appended::Duplicate { seq: seq as u64 });

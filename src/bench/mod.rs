@@ -1,0 +1,413 @@
+//! `huddle bench`: how fast huddle is, measured the same way anyone can
+//! repeat. It drives a group (one it starts in a temporary directory, or one
+//! at an address) with N users and a window of W requests each, and reports
+//! acknowledgements per second, latency percentiles and, when it can see the
+//! server process, the server's CPU time per acknowledgement and its memory.
+//!
+//! [`load`] is the load generator, [`process`] reads a server's costs,
+//! [`spawn`] starts servers, [`fsync`] measures the disk's ceiling.
+
+pub mod fsync;
+pub mod load;
+pub mod process;
+pub mod spawn;
+
+use crate::protocol::{GetMessages, GroupRequest, Membership, SendMessage, encode};
+use load::{Load, LoadResult};
+use process::Watched;
+use serde::Serialize;
+use spawn::{SpawnedServer, huddle_command};
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the load goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A directory and a group started here, in a temporary directory.
+    StartHere,
+    /// A group already running at an address; `pid` to see its costs.
+    Group { address: String, pid: Option<u32> },
+    /// A bare ZeroMQ ROUTER that echoes every request: the transport's ceiling.
+    Echo,
+}
+
+/// The knobs every mode shares.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub target: Target,
+    pub users: usize,
+    pub window: usize,
+    pub duration: Duration,
+    pub message_bytes: usize,
+    /// Print a progress bar (at a terminal, without `--json`).
+    pub progress: bool,
+}
+
+/// One measured line.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub target: String,
+    pub users: usize,
+    pub window: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<u64>,
+    pub acknowledged: u64,
+    pub refused: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub latency_us: Percentiles,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_ack: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_kib: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    fn of(histogram: &hdrhistogram::Histogram<u64>) -> Percentiles {
+        Percentiles {
+            p50: histogram.value_at_quantile(0.50),
+            p99: histogram.value_at_quantile(0.99),
+            p999: histogram.value_at_quantile(0.999),
+            max: histogram.max(),
+        }
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |us: u64| us as f64 / 1000.0;
+        write!(
+            f,
+            "{:<12} {:<26} {:>4} users x{:<3} {:>10.0}/s   p50 {:>7.3} ms  p99 {:>7.3} ms  p99.9 {:>7.3} ms",
+            self.mode,
+            self.target,
+            self.users,
+            self.window,
+            self.per_second,
+            ms(self.latency_us.p50),
+            ms(self.latency_us.p99),
+            ms(self.latency_us.p999),
+        )?;
+        if let Some(cpu) = self.server_cpu_us_per_ack {
+            write!(f, "   server {cpu:.1} µs CPU/ack")?;
+        }
+        if let Some(rss) = self.server_rss_kib {
+            write!(f, ", RSS {:.1} MiB", rss as f64 / 1024.0)?;
+        }
+        if self.refused > 0 {
+            write!(f, "   ({} refused)", self.refused)?;
+        }
+        Ok(())
+    }
+}
+
+/// The servers a run talks to, alive for as long as this is.
+struct Servers {
+    endpoint: String,
+    described: String,
+    watched: Option<Watched>,
+    _processes: Vec<SpawnedServer>,
+    _data: Option<tempfile::TempDir>,
+}
+
+impl Servers {
+    fn start(target: &Target) -> io::Result<Servers> {
+        match target {
+            Target::Group { address, pid } => Ok(Servers {
+                endpoint: format!("tcp://{address}"),
+                described: format!("group {address}"),
+                watched: pid.map(|pid| Watched { pid }),
+                _processes: Vec::new(),
+                _data: None,
+            }),
+            Target::StartHere => {
+                let data = tempfile::tempdir()?;
+                let mut directory = huddle_command()?;
+                directory.args(["directory", "--bind", "127.0.0.1:0", "--data"]).arg(data.path().join("directory"));
+                let directory = SpawnedServer::start(quiet(directory))?;
+                let mut group = huddle_command()?;
+                group
+                    .args(["group", "bench", "127.0.0.1:0", "--directory", &directory.address, "--data"])
+                    .arg(data.path().join("group"));
+                let group = SpawnedServer::start(quiet(group))?;
+                Ok(Servers {
+                    endpoint: format!("tcp://{}", group.address),
+                    described: "huddle group".into(),
+                    watched: Some(Watched { pid: group.pid() }),
+                    _processes: vec![directory, group],
+                    _data: Some(data),
+                })
+            }
+            Target::Echo => {
+                let mut echo = huddle_command()?;
+                echo.args(["bench", "echo-server", "--bind", "127.0.0.1:0"]);
+                let echo = SpawnedServer::start(quiet(echo))?;
+                Ok(Servers {
+                    endpoint: format!("tcp://{}", echo.address),
+                    described: "zeromq echo".into(),
+                    watched: Some(Watched { pid: echo.pid() }),
+                    _processes: vec![echo],
+                    _data: None,
+                })
+            }
+        }
+    }
+}
+
+fn quiet(mut command: std::process::Command) -> std::process::Command {
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+fn is_success(reply: &[u8]) -> bool {
+    reply.starts_with(br#"{"response": "SUCCESS""#)
+}
+
+fn user_id(user: usize) -> String {
+    format!("bench-user-{user}")
+}
+
+/// A measured phase: drives `servers` and turns the result into a report.
+struct Phase<'a> {
+    servers: &'a Servers,
+    options: &'a Options,
+    mode: &'a str,
+}
+
+impl Phase<'_> {
+    fn run(
+        &self,
+        users: usize,
+        window: usize,
+        total: Option<u64>,
+        request: &mut dyn FnMut(usize, u64) -> Vec<u8>,
+        accept: &dyn Fn(&[u8]) -> bool,
+    ) -> io::Result<(LoadResult, Option<f64>)> {
+        let bar = self.options.progress.then(|| {
+            let bar = indicatif::ProgressBar::new(self.options.duration.as_millis() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {elapsed}/{duration}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_message(self.mode.to_owned());
+            bar
+        });
+        let progress = |elapsed: Duration| {
+            if let Some(bar) = &bar {
+                bar.set_position(elapsed.as_millis() as u64);
+            }
+        };
+        let cpu_before = self.servers.watched.and_then(|w| w.cpu_time());
+        let load = Load {
+            endpoint: &self.servers.endpoint,
+            users,
+            window,
+            duration: self.options.duration,
+            total,
+            request,
+            accept,
+            progress: &progress,
+        };
+        let result = load::run(&zmq::Context::new(), load).map_err(io::Error::other)?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let cpu_after = self.servers.watched.and_then(|w| w.cpu_time());
+        let cpu_per_ack = match (cpu_before, cpu_after) {
+            (Some(before), Some(after)) if result.acknowledged > 0 => {
+                Some((after - before).as_micros() as f64 / result.acknowledged as f64)
+            }
+            _ => None,
+        };
+        Ok((result, cpu_per_ack))
+    }
+
+    fn report(&self, users: usize, window: usize, result: &LoadResult, cpu: Option<f64>) -> Report {
+        Report {
+            mode: self.mode.to_owned(),
+            target: self.servers.described.clone(),
+            users,
+            window,
+            message_bytes: None,
+            history: None,
+            acknowledged: result.acknowledged,
+            refused: result.refused,
+            seconds: result.elapsed.as_secs_f64(),
+            per_second: result.per_second(),
+            latency_us: Percentiles::of(&result.latency_us),
+            server_cpu_us_per_ack: cpu,
+            server_rss_kib: self.servers.watched.and_then(|w| w.rss_kib()),
+        }
+    }
+}
+
+/// Makes every bench user a member (the seed's way: one REQ request each).
+fn join_users(servers: &Servers, users: usize) -> io::Result<()> {
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::REQ).map_err(io::Error::other)?;
+    socket.set_linger(0).map_err(io::Error::other)?;
+    socket.set_rcvtimeo(5000).map_err(io::Error::other)?;
+    socket.connect(&servers.endpoint).map_err(io::Error::other)?;
+    for user in 0..users {
+        let join = encode(&GroupRequest::Join(Membership { user_uuid: user_id(user) }));
+        socket.send(join, 0).map_err(io::Error::other)?;
+        let reply = socket.recv_bytes(0).map_err(|e| io::Error::other(format!("no answer to joinGroup: {e}")))?;
+        if !is_success(&reply) {
+            return Err(io::Error::other(format!("joinGroup refused: {}", String::from_utf8_lossy(&reply))));
+        }
+    }
+    Ok(())
+}
+
+fn send_request(message: &str) -> impl FnMut(usize, u64) -> Vec<u8> + '_ {
+    move |user, _| {
+        encode(&GroupRequest::Send(SendMessage {
+            user_uuid: user_id(user),
+            message: message.to_owned(),
+            msg_id: Some(crate::client::new_msg_id()),
+        }))
+    }
+}
+
+/// `send`: durable `sendMessage`s, as fast as the users can get them acknowledged.
+pub fn send(options: &Options) -> io::Result<Vec<Report>> {
+    let servers = Servers::start(&options.target)?;
+    let echo = matches!(options.target, Target::Echo);
+    if !echo {
+        join_users(&servers, options.users)?;
+    }
+    let message = "x".repeat(options.message_bytes);
+    let phase = Phase { servers: &servers, options, mode: "send" };
+    let accept: &dyn Fn(&[u8]) -> bool = if echo { &|_| true } else { &is_success };
+    let (result, cpu) = phase.run(options.users, options.window, None, &mut send_request(&message), accept)?;
+    let report = Report {
+        message_bytes: Some(options.message_bytes),
+        ..phase.report(options.users, options.window, &result, cpu)
+    };
+    Ok(vec![report])
+}
+
+/// `join`: `joinGroup`s of ever new users.
+pub fn join(options: &Options) -> io::Result<Vec<Report>> {
+    let servers = Servers::start(&options.target)?;
+    let phase = Phase { servers: &servers, options, mode: "join" };
+    let run_id = uuid::Uuid::new_v4();
+    let mut request =
+        |user: usize, n: u64| encode(&GroupRequest::Join(Membership { user_uuid: format!("{run_id}-{user}-{n}") }));
+    let (result, cpu) = phase.run(options.users, options.window, None, &mut request, &is_success)?;
+    Ok(vec![phase.report(options.users, options.window, &result, cpu)])
+}
+
+/// `get`: with a history of `history` messages, the latest ten (paged) and
+/// the whole history (the seed's form).
+pub fn get(options: &Options, history: u64) -> io::Result<Vec<Report>> {
+    let servers = Servers::start(&options.target)?;
+    join_users(&servers, options.users.max(1))?;
+    let message = "x".repeat(options.message_bytes);
+    let fill = Phase {
+        servers: &servers,
+        options: &Options { duration: Duration::from_secs(3600), ..options.clone() },
+        mode: "fill",
+    };
+    let (filled, _) = fill.run(1, 128, Some(history), &mut send_request(&message), &is_success)?;
+    if filled.acknowledged < history {
+        return Err(io::Error::other(format!("only {} of {history} messages were stored", filled.acknowledged)));
+    }
+    let latest = |user: usize, _| {
+        encode(&GroupRequest::Get(GetMessages { user_uuid: user_id(user), limit: Some(10), ..GetMessages::default() }))
+    };
+    let whole =
+        |user: usize, _| encode(&GroupRequest::Get(GetMessages { user_uuid: user_id(user), ..GetMessages::default() }));
+    let mut reports = Vec::new();
+    for (mode, users, request) in [
+        ("get-last-10", options.users, &mut { latest } as &mut dyn FnMut(usize, u64) -> Vec<u8>),
+        ("get-all", 1, &mut { whole }),
+    ] {
+        let phase = Phase { servers: &servers, options, mode };
+        let (result, cpu) = phase.run(users, 1, None, request, &is_success)?;
+        reports.push(Report { history: Some(history), ..phase.report(users, 1, &result, cpu) });
+    }
+    Ok(reports)
+}
+
+/// `fsync`: the disk's rate of durable one-at-a-time appends.
+pub fn fsync(dir: Option<PathBuf>, duration: Duration) -> io::Result<Vec<Report>> {
+    let dir = match dir {
+        Some(dir) => dir,
+        None => std::env::temp_dir(),
+    };
+    let result = fsync::measure(&dir, duration)?;
+    Ok(vec![Report {
+        mode: "fsync".into(),
+        target: format!("disk at {}", dir.display()),
+        users: 1,
+        window: 1,
+        message_bytes: Some(100),
+        history: None,
+        acknowledged: result.syncs,
+        refused: 0,
+        seconds: result.elapsed.as_secs_f64(),
+        per_second: result.syncs as f64 / result.elapsed.as_secs_f64(),
+        latency_us: Percentiles::of(&result.latency_us),
+        server_cpu_us_per_ack: None,
+        server_rss_kib: None,
+    }])
+}
+
+/// `idle`: the CPU a directory and a group use while nobody talks.
+pub fn idle(duration: Duration) -> io::Result<String> {
+    let servers = Servers::start(&Target::StartHere)?;
+    let watched: Vec<Watched> = servers._processes.iter().map(|p| Watched { pid: p.pid() }).collect();
+    // Let start-up settle, then measure.
+    std::thread::sleep(Duration::from_secs(1));
+    let before: Vec<Option<Duration>> = watched.iter().map(Watched::cpu_time).collect();
+    std::thread::sleep(duration);
+    let used: Vec<String> = watched
+        .iter()
+        .zip(before)
+        .zip(["directory", "group"])
+        .map(|((w, before), name)| match (before, w.cpu_time()) {
+            (Some(before), Some(after)) => format!("{name} {} ms", (after - before).as_millis()),
+            _ => format!("{name} unknown"),
+        })
+        .collect();
+    Ok(format!("idle for {:.0} s: CPU used by {}", duration.as_secs_f64(), used.join(", ")))
+}
+
+/// Whether to draw progress bars: at a terminal, and not for `--json`.
+pub fn wants_progress(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal()
+}
+
+/// The bare ROUTER echo server the `--echo` target runs.
+pub fn echo_server(bind: &str, shutdown: &crate::shutdown::Shutdown) -> io::Result<()> {
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::ROUTER).map_err(io::Error::other)?;
+    let bind = if bind.contains("://") { bind.to_owned() } else { format!("tcp://{bind}") };
+    socket.bind(&bind).map_err(io::Error::other)?;
+    let endpoint = socket.get_last_endpoint().map_err(io::Error::other)?.unwrap_or_default();
+    println!("huddle echo listening on {}", endpoint.trim_start_matches("tcp://"));
+    crate::serve::serve(&socket, shutdown, 1024, |batch| {
+        batch
+            .into_iter()
+            .map(|mut envelope| {
+                let body = std::mem::replace(&mut envelope.body, Ok(Vec::new())).unwrap_or_default();
+                envelope.reply(body)
+            })
+            .collect()
+    })
+    .map_err(io::Error::other)
+}
