@@ -6,7 +6,7 @@
 //! fraction left out when it is zero), and reads the `getMessage` filter the
 //! same way. This module converts between the two.
 
-use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 
 /// UTC microseconds since the Unix epoch.
 pub type Micros = i64;
@@ -28,12 +28,22 @@ pub fn now() -> Micros {
 
 /// Renders `micros` as the seed does: local time, `isoformat()`.
 pub fn render(micros: Micros) -> String {
-    let local = Local.from_utc_datetime(&utc(micros).naive_utc());
-    let fraction = micros.rem_euclid(1_000_000);
-    if fraction == 0 {
-        local.format("%Y-%m-%dT%H:%M:%S").to_string()
-    } else {
-        format!("{}.{fraction:06}", local.format("%Y-%m-%dT%H:%M:%S"))
+    // Field by field rather than through a strftime pattern: this runs for
+    // every message of every history read.
+    let local = Local.from_utc_datetime(&utc(micros).naive_utc()).naive_local();
+    let (date, time) = (local.date(), local.time());
+    let whole = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    );
+    match micros.rem_euclid(1_000_000) {
+        0 => whole,
+        fraction => format!("{whole}.{fraction:06}"),
     }
 }
 
@@ -84,6 +94,15 @@ mod tests {
         assert_eq!(parse(&render(t)).unwrap(), t);
         let rendered = render(t);
         assert_eq!(rendered.len(), "YYYY-MM-DDTHH:MM:SS.ffffff".len());
+    }
+
+    #[test]
+    fn render_matches_the_strftime_form() {
+        for t in [0, 1_764_000_000_123_456, 1_764_000_000_000_000, 951_782_400_000_001] {
+            let local = Local.from_utc_datetime(&utc(t).naive_utc());
+            let expected = local.format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+            assert_eq!(render(t), expected.trim_end_matches(".000000"));
+        }
     }
 
     #[test]

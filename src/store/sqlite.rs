@@ -41,6 +41,8 @@ pub const DATABASE_FILE: &str = "group.sqlite3";
 pub struct SqliteStore {
     connection: Connection,
     latest_at: Micros,
+    /// The number of members, kept here so that a join need not count them.
+    members: u64,
 }
 
 impl SqliteStore {
@@ -68,7 +70,8 @@ impl SqliteStore {
         // second server on the same data fails at once instead of interleaving.
         connection
             .execute_batch(
-                "PRAGMA locking_mode = EXCLUSIVE;
+                "PRAGMA page_size = 4096;
+                 PRAGMA locking_mode = EXCLUSIVE;
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;",
             )
@@ -86,7 +89,8 @@ impl SqliteStore {
             .optional()
             .map_err(open_error)?
             .unwrap_or(Micros::MIN);
-        Ok(SqliteStore { connection, latest_at })
+        let members = count_members(&connection).map_err(open_error)?;
+        Ok(SqliteStore { connection, latest_at, members })
     }
 
     /// The underlying connection, for tests that inspect query plans.
@@ -119,12 +123,12 @@ impl SqliteStore {
 
 impl GroupStore for SqliteStore {
     fn begin(&mut self) -> Result<(), StoreError> {
-        self.connection.execute_batch("BEGIN IMMEDIATE")?;
+        self.connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
         Ok(())
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
-        if let Err(error) = self.connection.execute_batch("COMMIT") {
+        if let Err(error) = self.connection.prepare_cached("COMMIT").and_then(|mut commit| commit.execute([])) {
             self.rollback();
             return Err(error.into());
         }
@@ -141,6 +145,7 @@ impl GroupStore for SqliteStore {
             .connection
             .query_row("SELECT COALESCE(MAX(at), ?1) FROM messages", [Micros::MIN], |row| row.get(0))
             .unwrap_or(self.latest_at);
+        self.members = count_members(&self.connection).unwrap_or(self.members);
     }
 
     fn is_member(&mut self, user_uuid: &str) -> Result<bool, StoreError> {
@@ -151,17 +156,20 @@ impl GroupStore for SqliteStore {
     fn add_member(&mut self, user_uuid: &str, at: Micros) -> Result<bool, StoreError> {
         let mut statement =
             self.connection.prepare_cached("INSERT OR IGNORE INTO members (user_uuid, joined_at) VALUES (?1, ?2)")?;
-        Ok(statement.execute(params![user_uuid, at])? == 1)
+        let added = statement.execute(params![user_uuid, at])? == 1;
+        self.members += u64::from(added);
+        Ok(added)
     }
 
     fn remove_member(&mut self, user_uuid: &str) -> Result<bool, StoreError> {
         let mut statement = self.connection.prepare_cached("DELETE FROM members WHERE user_uuid = ?1")?;
-        Ok(statement.execute([user_uuid])? == 1)
+        let removed = statement.execute([user_uuid])? == 1;
+        self.members -= u64::from(removed);
+        Ok(removed)
     }
 
     fn member_count(&mut self) -> Result<u64, StoreError> {
-        let mut statement = self.connection.prepare_cached("SELECT COUNT(*) FROM members")?;
-        Ok(statement.query_row([], |row| row.get::<_, i64>(0))? as u64)
+        Ok(self.members)
     }
 
     fn append(
@@ -211,6 +219,10 @@ impl GroupStore for SqliteStore {
         }
         Ok(History { messages, more })
     }
+}
+
+fn count_members(connection: &Connection) -> rusqlite::Result<u64> {
+    connection.query_row("SELECT COUNT(*) FROM members", [], |row| row.get::<_, i64>(0)).map(|n| n as u64)
 }
 
 #[cfg(test)]
@@ -306,7 +318,14 @@ mod tests {
             assert_eq!(s.member_count().unwrap(), 1);
             assert!(s.remove_member("u").unwrap());
             assert!(!s.remove_member("u").unwrap());
+            assert!(s.add_member("v", 3).unwrap());
         });
+        store.begin().unwrap();
+        store.add_member("rolled back", 4).unwrap();
+        store.rollback();
+        drop(store);
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.member_count().unwrap(), 1);
     }
 
     #[test]
