@@ -88,11 +88,15 @@ impl Percentiles {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = |us: u64| us as f64 / 1000.0;
+        let target = match self.history {
+            Some(history) => format!("{}, {history} msgs", self.target),
+            None => self.target.clone(),
+        };
         write!(
             f,
-            "{:<12} {:<26} {:>4} users x{:<3} {:>10.0}/s   p50 {:>7.3} ms  p99 {:>7.3} ms  p99.9 {:>7.3} ms",
+            "{:<12} {:<28} {:>4} users x{:<3} {:>10.0}/s   p50 {:>8.3} ms  p99 {:>8.3} ms  p99.9 {:>8.3} ms",
             self.mode,
-            self.target,
+            target,
             self.users,
             self.window,
             self.per_second,
