@@ -6,14 +6,16 @@
 //! seed's protocol on top of it: it sends only what the seed's servers
 //! understand, so it works against them as well as against huddle's.
 
+pub mod live;
 pub mod repl;
 mod requester;
+pub mod seen;
 
 pub use requester::{ClientError, DEFAULT_TIMEOUT, Requester};
 
 use crate::protocol::{
     Address, DirectoryRequest, GetMessages, GroupRequest, Membership, Reply, SendMessage, Status, WireMessage,
-    decode_reply, encode, timestamp,
+    decode_reply, encode, split_group_list_entry, timestamp,
 };
 
 /// A new message id: a UUID v7, time-ordered, so that a group's index of ids
@@ -24,6 +26,22 @@ pub fn new_msg_id() -> String {
 
 /// Messages asked for in one `getMessage` while reading a whole history.
 pub const HISTORY_PAGE: usize = 1000;
+
+/// A group as the user named it, and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedGroup {
+    pub name: Option<String>,
+    pub address: Address,
+}
+
+impl std::fmt::Display for NamedGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{name} ({})", self.address),
+            None => write!(f, "{}", self.address),
+        }
+    }
+}
 
 /// A user talking to directories and groups.
 pub struct Client {
@@ -73,6 +91,68 @@ impl Client {
         Ok(self.group_request(group, &request)?.seq)
     }
 
+    /// A group found by name in the directory's list, or read as `IP:PORT`.
+    pub fn resolve(&mut self, directory: &Address, group: &str) -> Result<NamedGroup, ClientError> {
+        if let Ok(address) = Address::parse(group) {
+            return Ok(NamedGroup { name: None, address });
+        }
+        let list = self.group_list(directory)?;
+        let matches: Vec<NamedGroup> = list
+            .iter()
+            .filter_map(|entry| split_group_list_entry(entry))
+            .filter(|(name, _)| *name == group)
+            .filter_map(|(name, address)| Address::parse(address).ok().map(|address| (name, address)))
+            .map(|(name, address)| NamedGroup { name: Some(name.to_owned()), address })
+            .collect();
+        match matches.len() {
+            1 => Ok(matches.into_iter().next().expect("one match")),
+            0 => Err(ClientError::UnknownGroup { name: group.to_owned(), directory: directory.clone() }),
+            _ => Err(ClientError::AmbiguousGroup {
+                name: group.to_owned(),
+                addresses: matches.iter().map(|m| m.address.to_string()).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// One page of history after `after_seq`, and whether more follows. A
+    /// seed group sends its whole history and no `more`.
+    pub fn page_after(
+        &mut self,
+        group: &Address,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<(Vec<WireMessage>, bool), ClientError> {
+        let request = GroupRequest::Get(GetMessages {
+            user_uuid: self.user_uuid.clone(),
+            after_seq: Some(after_seq),
+            limit: Some(limit),
+            ..GetMessages::default()
+        });
+        let reply = self.group_request(group, &request)?;
+        Ok((reply.messages.unwrap_or_default(), reply.more.unwrap_or(false)))
+    }
+
+    /// The latest `limit` messages, at or after `since` if given.
+    pub fn latest(
+        &mut self,
+        group: &Address,
+        since: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<WireMessage>, ClientError> {
+        let timestamp = since.map(timestamp::normalize).transpose().map_err(ClientError::BadTimestamp)?;
+        let request = GroupRequest::Get(GetMessages {
+            user_uuid: self.user_uuid.clone(),
+            timestamp,
+            limit: Some(limit),
+            ..GetMessages::default()
+        });
+        let mut messages = self.group_request(group, &request)?.messages.unwrap_or_default();
+        // A seed group ignores the limit: keep the latest ones.
+        let excess = messages.len().saturating_sub(limit);
+        messages.drain(..excess);
+        Ok(messages)
+    }
+
     /// The group's history, all of it or from `since` on (any accepted form,
     /// sent on in the seed's own form). It is read a page at a time from a
     /// huddle group; a seed group ignores the paging and sends it all at once.
@@ -99,7 +179,7 @@ impl Client {
         }
     }
 
-    fn group_request(&mut self, group: &Address, request: &GroupRequest) -> Result<Reply, ClientError> {
+    pub(crate) fn group_request(&mut self, group: &Address, request: &GroupRequest) -> Result<Reply, ClientError> {
         let reply = self.requester.request("group", group, &encode(request))?;
         let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("group", group, &reply, error))?;
         match reply.response {

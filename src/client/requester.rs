@@ -26,6 +26,10 @@ pub enum ClientError {
     Refused { address: Address, reason: String },
     #[error(transparent)]
     BadTimestamp(crate::protocol::timestamp::BadTimestamp),
+    #[error("no group named {name:?} is listed by the directory {directory}: `huddle groups` lists them")]
+    UnknownGroup { name: String, directory: Address },
+    #[error("{name:?} names several groups ({addresses}): give the one you mean as IP:PORT")]
+    AmbiguousGroup { name: String, addresses: String },
 }
 
 impl ClientError {

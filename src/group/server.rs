@@ -1,15 +1,18 @@
 //! One group's poll loop: drain the waiting requests, apply them in one store
-//! transaction, commit once, then send every reply. A reply is sent only after
-//! the batch that holds it has committed, so `SUCCESS` means "on disk".
+//! transaction, commit once, then send every reply and push the batch's new
+//! messages to the subscribed connections. A reply or a push is sent only
+//! after the batch that holds it has committed, so `SUCCESS` means "on disk"
+//! and nothing pushed can be lost by a crash.
 
 use super::handlers::{self, Context};
 use super::limits::{Limits, MAX_FRAME_BYTES};
 use super::registration;
+use super::subscriptions::{PUSH_HWM, Route, Subscriptions};
 use crate::protocol::envelope::Envelope;
-use crate::protocol::{Address, GroupRequest, Reply, decode, timestamp};
+use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, decode, json, timestamp};
 use crate::serve::{ReplyFrames, serve};
 use crate::shutdown::Shutdown;
-use crate::store::{GroupStore, SqliteStore, StoreError};
+use crate::store::{GroupStore, SqliteStore, StoreError, StoredMessage};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -54,6 +57,7 @@ struct Group {
     name: String,
     store: Box<dyn GroupStore + Send>,
     limits: Limits,
+    subscriptions: Subscriptions,
 }
 
 impl GroupServer {
@@ -63,10 +67,16 @@ impl GroupServer {
         let socket = context.socket(zmq::ROUTER)?;
         socket.set_linger(0)?;
         socket.set_maxmsgsize(MAX_FRAME_BYTES)?;
+        socket.set_sndhwm(PUSH_HWM)?;
         let bind_error = |source| GroupError::Bind { address: config.bind.clone(), source };
         socket.bind(&config.bind.endpoint()).map_err(bind_error)?;
         let address = bound_address(&socket).unwrap_or_else(|| config.bind.clone());
-        let group = Group { name: config.name.clone(), store: Box::new(store), limits: config.limits.clone() };
+        let group = Group {
+            name: config.name.clone(),
+            store: Box::new(store),
+            limits: config.limits.clone(),
+            subscriptions: Subscriptions::default(),
+        };
         Ok(GroupServer { address, socket, group })
     }
 
@@ -88,7 +98,6 @@ impl GroupServer {
 impl Group {
     fn apply_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames> {
         let limits = self.limits.clone();
-        let context = Context { now: timestamp::now(), limits: &limits };
         let mut replies: Vec<(Envelope, Result<Reply, usize>)> = Vec::with_capacity(batch.len());
         let mut requests = Vec::new();
         let mut in_flight: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -117,8 +126,18 @@ impl Group {
                 }
             }
         }
-        let applied = self.apply_in_one_transaction(&requests, &context);
-        replies
+        let routes: Vec<&[Vec<u8>]> =
+            replies.iter().filter(|(_, reply)| reply.is_err()).map(|(envelope, _)| envelope.route.as_slice()).collect();
+        let mut context = Context {
+            now: timestamp::now(),
+            instant: Instant::now(),
+            limits: &limits,
+            subscriptions: &mut self.subscriptions,
+            stored: Vec::new(),
+        };
+        let applied = apply_in_one_transaction(self.store.as_mut(), &self.name, &requests, &routes, &mut context);
+        let stored = std::mem::take(&mut context.stored);
+        let mut frames: Vec<ReplyFrames> = replies
             .into_iter()
             .map(|(envelope, reply)| {
                 let reply = reply.unwrap_or_else(|index| match &applied {
@@ -127,38 +146,62 @@ impl Group {
                 });
                 envelope.reply(reply.encode())
             })
-            .collect()
+            .collect();
+        if applied.is_ok() {
+            frames.extend(self.pushes(&stored));
+        }
+        frames
     }
 
-    /// Applies the requests in one transaction and commits once. On any store
-    /// error the whole transaction is rolled back and no request succeeds.
-    fn apply_in_one_transaction(
-        &mut self,
-        requests: &[GroupRequest],
-        context: &Context,
-    ) -> Result<Vec<Reply>, StoreError> {
-        if requests.is_empty() {
-            return Ok(Vec::new());
+    /// One frame set per new message per live subscription, after the commit.
+    fn pushes(&mut self, stored: &[StoredMessage]) -> Vec<ReplyFrames> {
+        if stored.is_empty() || self.subscriptions.is_empty() {
+            return Vec::new();
         }
-        let store = self.store.as_mut();
-        let started = Instant::now();
-        store.begin()?;
-        let replies: Result<Vec<Reply>, StoreError> =
-            requests.iter().map(|request| handlers::apply(store, request, context)).collect();
-        let applied = started.elapsed();
-        let result = replies.and_then(|replies| store.commit().map(|()| replies));
-        debug!(
-            requests = requests.len(),
-            apply_us = applied.as_micros() as u64,
-            commit_us = (started.elapsed() - applied).as_micros() as u64,
-            "batch"
-        );
-        if let Err(error) = &result {
-            warn!(group = %self.name, %error, "batch failed; nothing in it was acknowledged");
-            store.rollback();
+        let routes: Vec<Route> = self.subscriptions.live_routes(Instant::now()).cloned().collect();
+        let mut frames = Vec::with_capacity(routes.len() * stored.len());
+        for message in stored {
+            let push = json::to_vec(&Push { event: PushEvent::Message, message: message.clone().into_wire() });
+            for route in &routes {
+                let mut push_frames = route.clone();
+                push_frames.push(push.clone());
+                frames.push(push_frames);
+            }
         }
-        result
+        frames
     }
+}
+
+/// Applies the requests in one transaction and commits once. On any store
+/// error the whole transaction is rolled back and no request succeeds.
+fn apply_in_one_transaction(
+    store: &mut dyn GroupStore,
+    name: &str,
+    requests: &[GroupRequest],
+    routes: &[&[Vec<u8>]],
+    context: &mut Context,
+) -> Result<Vec<Reply>, StoreError> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let started = Instant::now();
+    store.begin()?;
+    let replies: Result<Vec<Reply>, StoreError> =
+        requests.iter().zip(routes).map(|(request, route)| handlers::apply(store, request, route, context)).collect();
+    let applied = started.elapsed();
+    let result = replies.and_then(|replies| store.commit().map(|()| replies));
+    debug!(
+        requests = requests.len(),
+        apply_us = applied.as_micros() as u64,
+        commit_us = (started.elapsed() - applied).as_micros() as u64,
+        "batch"
+    );
+    if let Err(error) = &result {
+        warn!(group = %name, %error, "batch failed; nothing in it was acknowledged");
+        store.rollback();
+        context.stored.clear();
+    }
+    result
 }
 
 /// A group server running on its own thread, with its registration beside it.
@@ -206,7 +249,12 @@ mod tests {
     use crate::protocol::Status;
 
     fn group(dir: &std::path::Path, limits: Limits) -> Group {
-        Group { name: "g".into(), store: Box::new(SqliteStore::open(dir).unwrap()), limits }
+        Group {
+            name: "g".into(),
+            store: Box::new(SqliteStore::open(dir).unwrap()),
+            limits,
+            subscriptions: Subscriptions::default(),
+        }
     }
 
     fn request(identity: &[u8], body: &str) -> Envelope {

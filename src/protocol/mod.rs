@@ -30,6 +30,12 @@ pub enum GroupRequest {
     Send(SendMessage),
     #[serde(rename = "getMessage")]
     Get(GetMessages),
+    /// huddle: push this connection every new message (see [`Push`]).
+    #[serde(rename = "subscribe")]
+    Subscribe(Membership),
+    /// huddle: stop pushing to this connection.
+    #[serde(rename = "unsubscribe")]
+    Unsubscribe(Membership),
 }
 
 /// `joinGroup` and `leaveGroup`.
@@ -81,7 +87,10 @@ impl GroupRequest {
     /// The user every group request is made for.
     pub fn user_uuid(&self) -> &str {
         match self {
-            GroupRequest::Join(request) | GroupRequest::Leave(request) => &request.user_uuid,
+            GroupRequest::Join(request)
+            | GroupRequest::Leave(request)
+            | GroupRequest::Subscribe(request)
+            | GroupRequest::Unsubscribe(request) => &request.user_uuid,
             GroupRequest::Send(request) => &request.user_uuid,
             GroupRequest::Get(request) => &request.user_uuid,
         }
@@ -139,9 +148,14 @@ pub struct Reply {
     /// huddle: in a paged `getMessage` reply, whether the page left messages out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub more: Option<bool>,
-    /// huddle: the seq a `sendMessage` with a `msg_id` was stored at.
+    /// huddle: the seq a `sendMessage` with a `msg_id` was stored at; in a
+    /// `subscribe` reply, the group's latest seq.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// huddle: in a `subscribe` reply, how long the subscription lasts unless
+    /// renewed by subscribing again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
     /// huddle: why a request `FAILED`, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -149,7 +163,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn success() -> Reply {
-        Reply { response: Status::Success, messages: None, more: None, seq: None, error: None }
+        Reply { response: Status::Success, messages: None, more: None, seq: None, ttl_ms: None, error: None }
     }
 
     pub fn messages(messages: Vec<WireMessage>) -> Reply {
@@ -174,6 +188,30 @@ pub struct WireMessage {
     /// huddle: the message's place in its group, from 1, without gaps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+}
+
+/// huddle: a new message pushed to a subscribed connection, after the batch
+/// that stored it committed. `seq` lets the client see a gap and fill it from
+/// history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Push {
+    pub event: PushEvent,
+    #[serde(flatten)]
+    pub message: WireMessage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PushEvent {
+    #[serde(rename = "message")]
+    Message,
+}
+
+/// What a huddle client may receive on a subscribed connection.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Incoming {
+    Push(Push),
+    Reply(Reply),
 }
 
 /// Why a request could not be read. The text goes back to the sender.
@@ -206,7 +244,8 @@ pub trait Action: DeserializeOwned {
 }
 
 impl Action for GroupRequest {
-    const ACTIONS: &'static [&'static str] = &["joinGroup", "leaveGroup", "sendMessage", "getMessage"];
+    const ACTIONS: &'static [&'static str] =
+        &["joinGroup", "leaveGroup", "sendMessage", "getMessage", "subscribe", "unsubscribe"];
 }
 
 impl Action for DirectoryRequest {

@@ -15,7 +15,8 @@ mod sqlite;
 pub use registrations::{RegistrationStore, SavedRegistration};
 pub use sqlite::{BACKWARD_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, SqliteStore};
 
-use crate::protocol::timestamp::Micros;
+use crate::protocol::WireMessage;
+use crate::protocol::timestamp::{self, Micros};
 
 /// A message as stored: its place in the group, author, text and time.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,18 @@ pub struct StoredMessage {
     pub user_uuid: String,
     pub body: String,
     pub at: Micros,
+}
+
+impl StoredMessage {
+    /// The message as it travels: local time, the seed's form.
+    pub fn into_wire(self) -> WireMessage {
+        WireMessage {
+            timestamp: timestamp::render(self.at),
+            user_uuid: self.user_uuid,
+            message: self.body,
+            seq: Some(self.seq),
+        }
+    }
 }
 
 /// Which part of the history to read. Times and seqs agree in order (see
@@ -118,6 +131,8 @@ pub trait GroupStore {
     /// stores nothing and reports the duplicate.
     fn append(&mut self, user_uuid: &str, body: &str, msg_id: Option<&str>, at: Micros)
     -> Result<Appended, StoreError>;
+    /// The seq of the latest message, 0 when there is none.
+    fn latest_seq(&mut self) -> Result<u64, StoreError>;
     /// A page of the history, in seq order.
     fn messages(&mut self, page: &Page) -> Result<History, StoreError>;
 }

@@ -197,6 +197,11 @@ impl GroupStore for SqliteStore {
         Ok(Appended::New(StoredMessage { seq, user_uuid: user_uuid.to_owned(), body: body.to_owned(), at }))
     }
 
+    fn latest_seq(&mut self) -> Result<u64, StoreError> {
+        let mut statement = self.connection.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages")?;
+        Ok(statement.query_row([], |row| row.get::<_, i64>(0))? as u64)
+    }
+
     fn messages(&mut self, page: &Page) -> Result<History, StoreError> {
         let mut low = page.after_seq.map_or(0, |seq| seq.saturating_add(1));
         if let Some(since) = page.since {

@@ -11,10 +11,10 @@
 //! ```
 
 use super::{Context, not_a_member};
-use crate::protocol::{GetMessages, Reply, WireMessage, timestamp};
-use crate::store::{GroupStore, Page, StoreError};
+use crate::protocol::{GetMessages, Reply, timestamp};
+use crate::store::{GroupStore, Page, StoreError, StoredMessage};
 
-pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, context: &Context) -> Result<Reply, StoreError> {
+pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, context: &mut Context) -> Result<Reply, StoreError> {
     let since = match request.timestamp.as_deref().map(timestamp::parse).transpose() {
         Ok(since) => since,
         Err(error) => return Ok(Reply::failed(error.to_string())),
@@ -27,15 +27,6 @@ pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, context: &Contex
         request.is_paged().then(|| request.limit.unwrap_or(context.limits.max_page).min(context.limits.max_page));
     let page = Page { since, after_seq: request.after_seq, before_seq: request.before_seq, limit };
     let history = store.messages(&page)?;
-    let messages = history
-        .messages
-        .into_iter()
-        .map(|stored| WireMessage {
-            timestamp: timestamp::render(stored.at),
-            user_uuid: stored.user_uuid,
-            message: stored.body,
-            seq: Some(stored.seq),
-        })
-        .collect();
+    let messages = history.messages.into_iter().map(StoredMessage::into_wire).collect();
     Ok(Reply { more: limit.map(|_| history.more), ..Reply::messages(messages) })
 }

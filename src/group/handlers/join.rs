@@ -9,7 +9,7 @@ use super::Context;
 use crate::protocol::{Membership, Reply};
 use crate::store::{GroupStore, StoreError};
 
-pub fn apply(store: &mut dyn GroupStore, request: &Membership, context: &Context) -> Result<Reply, StoreError> {
+pub fn apply(store: &mut dyn GroupStore, request: &Membership, context: &mut Context) -> Result<Reply, StoreError> {
     if !store.is_member(&request.user_uuid)? {
         let max = context.limits.max_members;
         if store.member_count()? >= max {

@@ -6,10 +6,12 @@
 //! <- {"response": "SUCCESS"}
 //! ```
 
+use super::Context;
 use crate::protocol::{Membership, Reply};
 use crate::store::{GroupStore, StoreError};
 
-pub fn apply(store: &mut dyn GroupStore, request: &Membership) -> Result<Reply, StoreError> {
+pub fn apply(store: &mut dyn GroupStore, request: &Membership, context: &mut Context) -> Result<Reply, StoreError> {
     store.remove_member(&request.user_uuid)?;
+    context.subscriptions.forget_user(&request.user_uuid);
     Ok(Reply::success())
 }

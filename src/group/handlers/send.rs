@@ -13,7 +13,7 @@ use crate::group::limits::MAX_MSG_ID_BYTES;
 use crate::protocol::{Reply, SendMessage};
 use crate::store::{Appended, GroupStore, StoreError};
 
-pub fn apply(store: &mut dyn GroupStore, request: &SendMessage, context: &Context) -> Result<Reply, StoreError> {
+pub fn apply(store: &mut dyn GroupStore, request: &SendMessage, context: &mut Context) -> Result<Reply, StoreError> {
     let size = request.message.len();
     let max = context.limits.max_message_bytes;
     if size > max {
@@ -32,7 +32,11 @@ pub fn apply(store: &mut dyn GroupStore, request: &SendMessage, context: &Contex
         return Ok(not_a_member(&request.user_uuid));
     }
     let seq = match store.append(&request.user_uuid, &request.message, msg_id, context.now)? {
-        Appended::New(message) => message.seq,
+        Appended::New(message) => {
+            let seq = message.seq;
+            context.stored.push(message);
+            seq
+        }
         Appended::Duplicate { seq } => seq,
     };
     // The seed's clients send no msg_id and get the seed's exact reply.

@@ -1,0 +1,209 @@
+//! Live delivery on the client's side: a [`Watch`] holds one DEALER
+//! connection to a group, subscribes, and yields every new message exactly
+//! once and in seq order.
+//!
+//! Pushes can be missed — the connection was down, the group restarted, the
+//! client read too slowly and the group dropped pushes for it — so the watch
+//! trusts seqs, not pushes: a push beyond the next expected seq, or a
+//! subscribe reply announcing a later seq, makes it read the gap from history
+//! first. It renews its subscription every [`RENEW_INTERVAL`]; a renewal
+//! left unanswered means a new connection and a new subscription.
+
+use super::{Client, ClientError, Requester};
+use crate::protocol::{Address, GroupRequest, Incoming, Membership, Status, WireMessage, encode};
+use std::time::{Duration, Instant};
+
+/// How often a subscription is renewed (the group keeps it 30 s).
+pub const RENEW_INTERVAL: Duration = Duration::from_secs(10);
+/// Messages read per history request while filling a gap.
+const FILL_PAGE: usize = 1000;
+
+pub struct Watch {
+    context: zmq::Context,
+    group: Address,
+    user_uuid: String,
+    socket: zmq::Socket,
+    history: Client,
+    timeout: Duration,
+    /// The last seq handed out; `None` until the first subscribe reply.
+    last_seq: Option<u64>,
+    /// How many earlier messages to show when starting with no `last_seq`.
+    backlog: u64,
+    renew_at: Instant,
+    renew_every: Duration,
+    /// When the unanswered subscribe was sent.
+    awaiting: Option<Instant>,
+}
+
+impl Watch {
+    /// Subscribes to `group`. Messages after `last_seq` come first (what
+    /// arrived while away); with none, the latest `backlog` ones.
+    pub fn start(
+        context: &zmq::Context,
+        group: &Address,
+        user_uuid: &str,
+        last_seq: Option<u64>,
+        backlog: u64,
+        timeout: Duration,
+    ) -> Result<Watch, ClientError> {
+        let history = Client::new(Requester::new(context.clone(), timeout), user_uuid.to_owned());
+        let socket = connect(context, group)?;
+        let mut watch = Watch {
+            context: context.clone(),
+            group: group.clone(),
+            user_uuid: user_uuid.to_owned(),
+            socket,
+            history,
+            timeout,
+            last_seq,
+            backlog,
+            renew_at: Instant::now(),
+            renew_every: RENEW_INTERVAL,
+            awaiting: None,
+        };
+        watch.subscribe()?;
+        Ok(watch)
+    }
+
+    /// Renews the subscription this often instead of every [`RENEW_INTERVAL`]
+    /// (a restarted group is noticed within this time).
+    pub fn renew_every(mut self, every: Duration) -> Watch {
+        self.renew_every = every;
+        self.renew_at = Instant::now() + every;
+        self
+    }
+
+    /// The last seq handed out.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.last_seq
+    }
+
+    pub fn group(&self) -> &Address {
+        &self.group
+    }
+
+    /// Waits up to `wait` for news: new messages in seq order, each once.
+    pub fn next(&mut self, wait: Duration) -> Result<Vec<WireMessage>, ClientError> {
+        let deadline = Instant::now() + wait;
+        let mut news = Vec::new();
+        loop {
+            let now = Instant::now();
+            if let Some(sent) = self.awaiting
+                && now >= sent + self.timeout
+            {
+                // No answer to the subscription: start over on a new connection.
+                self.socket = connect(&self.context, &self.group)?;
+                self.subscribe()?;
+            } else if now >= self.renew_at {
+                self.subscribe()?;
+            }
+            self.receive(&mut news)?;
+            let now = Instant::now();
+            if !news.is_empty() || now >= deadline {
+                return Ok(news);
+            }
+            let mut until = deadline.min(self.renew_at);
+            if let Some(sent) = self.awaiting {
+                until = until.min(sent + self.timeout);
+            }
+            let wait_ms = until.saturating_duration_since(now).as_millis().max(1) as i64;
+            self.socket.poll(zmq::POLLIN, wait_ms).map_err(|source| self.transport(source))?;
+        }
+    }
+
+    /// Ends the subscription (it would expire anyway).
+    pub fn stop(self) {
+        let request = encode(&GroupRequest::Unsubscribe(Membership { user_uuid: self.user_uuid.clone() }));
+        let _ = self.socket.send_multipart([&b""[..], &request], zmq::DONTWAIT);
+    }
+
+    fn subscribe(&mut self) -> Result<(), ClientError> {
+        let request = encode(&GroupRequest::Subscribe(Membership { user_uuid: self.user_uuid.clone() }));
+        self.socket.send_multipart([&b""[..], &request], zmq::DONTWAIT).map_err(|source| self.transport(source))?;
+        let now = Instant::now();
+        self.awaiting.get_or_insert(now);
+        self.renew_at = now + self.renew_every;
+        Ok(())
+    }
+
+    /// Handles everything already received.
+    fn receive(&mut self, news: &mut Vec<WireMessage>) -> Result<(), ClientError> {
+        while let Ok(frames) = self.socket.recv_multipart(zmq::DONTWAIT) {
+            let Some(body) = frames.last() else { continue };
+            match serde_json::from_slice::<Incoming>(body) {
+                Ok(Incoming::Push(push)) => self.take(push.message, news)?,
+                Ok(Incoming::Reply(reply)) if reply.response == Status::Success => {
+                    self.awaiting = None;
+                    if let Some(latest) = reply.seq {
+                        self.caught_up_to(latest, news)?;
+                    }
+                }
+                Ok(Incoming::Reply(reply)) => {
+                    return Err(ClientError::Refused {
+                        address: self.group.clone(),
+                        reason: reply.error.unwrap_or_else(|| "no reason given (are you a member?)".into()),
+                    });
+                }
+                Err(error) => return Err(ClientError::bad_reply("group", &self.group, body, error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The group's latest seq is `latest`: read whatever lies between.
+    fn caught_up_to(&mut self, latest: u64, news: &mut Vec<WireMessage>) -> Result<(), ClientError> {
+        let last = match self.last_seq {
+            // A group whose history restarted: follow it from where it is.
+            Some(last) if latest < last => latest,
+            Some(last) => last,
+            None => latest.saturating_sub(self.backlog),
+        };
+        self.last_seq = Some(last);
+        self.fill(latest, news)
+    }
+
+    fn take(&mut self, message: WireMessage, news: &mut Vec<WireMessage>) -> Result<(), ClientError> {
+        let Some(seq) = message.seq else { return Ok(()) };
+        let Some(last) = self.last_seq else { return Ok(()) };
+        if seq <= last {
+            return Ok(());
+        }
+        if seq > last + 1 {
+            self.fill(seq - 1, news)?;
+        }
+        if self.last_seq.is_some_and(|last| seq == last + 1) {
+            self.last_seq = Some(seq);
+            news.push(message);
+        }
+        Ok(())
+    }
+
+    /// Reads history after the last seq up to `up_to`.
+    fn fill(&mut self, up_to: u64, news: &mut Vec<WireMessage>) -> Result<(), ClientError> {
+        while let Some(last) = self.last_seq.filter(|last| *last < up_to) {
+            let (page, more) = self.history.page_after(&self.group, last, FILL_PAGE)?;
+            for message in page {
+                if let Some(seq) = message.seq.filter(|seq| *seq > self.last_seq.unwrap_or(0)) {
+                    self.last_seq = Some(seq);
+                    news.push(message);
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn transport(&self, source: zmq::Error) -> ClientError {
+        ClientError::Transport { kind: "group", address: self.group.clone(), source }
+    }
+}
+
+fn connect(context: &zmq::Context, group: &Address) -> Result<zmq::Socket, ClientError> {
+    let transport = |source| ClientError::Transport { kind: "group", address: group.clone(), source };
+    let socket = context.socket(zmq::DEALER).map_err(transport)?;
+    socket.set_linger(0).map_err(transport)?;
+    socket.connect(&group.endpoint()).map_err(transport)?;
+    Ok(socket)
+}

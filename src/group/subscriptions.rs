@@ -1,0 +1,84 @@
+//! Who gets new messages pushed: connections that subscribed, each for a
+//! member, until its subscription expires. A subscription lasts
+//! [`SUBSCRIPTION_TTL`] unless renewed (the client subscribes again), so a
+//! member who went away leaves nothing behind for long.
+//!
+//! Pushes never wait: a connection whose queue is full (it reads too slowly,
+//! see [`PUSH_HWM`]) loses pushes and fills the gap from history by seq.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long a subscription lasts without renewal.
+pub const SUBSCRIPTION_TTL: Duration = Duration::from_secs(30);
+/// Messages queued for one connection before pushes to it are dropped.
+pub const PUSH_HWM: i32 = 1000;
+
+/// The routing frames of a connection.
+pub type Route = Vec<Vec<u8>>;
+
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    by_route: HashMap<Route, (String, Instant)>,
+}
+
+impl Subscriptions {
+    /// Subscribes (or renews) `route` for `user` until `now + TTL`. `false`
+    /// when `max` subscriptions already exist and this is a new one.
+    pub fn subscribe(&mut self, route: &[Vec<u8>], user: &str, now: Instant, max: usize) -> bool {
+        self.expire(now);
+        if !self.by_route.contains_key(route) && self.by_route.len() >= max {
+            return false;
+        }
+        self.by_route.insert(route.to_vec(), (user.to_owned(), now + SUBSCRIPTION_TTL));
+        true
+    }
+
+    pub fn unsubscribe(&mut self, route: &[Vec<u8>]) {
+        self.by_route.remove(route);
+    }
+
+    /// Drops every subscription of `user` (who left the group).
+    pub fn forget_user(&mut self, user: &str) {
+        self.by_route.retain(|_, (subscriber, _)| subscriber != user);
+    }
+
+    /// The live subscriptions' routes, dropping the expired ones.
+    pub fn live_routes(&mut self, now: Instant) -> impl Iterator<Item = &Route> {
+        self.expire(now);
+        self.by_route.keys()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_route.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_route.is_empty()
+    }
+
+    fn expire(&mut self, now: Instant) {
+        self.by_route.retain(|_, (_, expires)| *expires > now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_expire_unless_renewed_and_are_bounded() {
+        let mut subscriptions = Subscriptions::default();
+        let start = Instant::now();
+        let a = vec![b"a".to_vec()];
+        let b = vec![b"b".to_vec()];
+        assert!(subscriptions.subscribe(&a, "u", start, 1));
+        assert!(!subscriptions.subscribe(&b, "v", start, 1), "bounded");
+        assert!(subscriptions.subscribe(&a, "u", start + SUBSCRIPTION_TTL / 2, 1), "renewal");
+        assert_eq!(subscriptions.live_routes(start + SUBSCRIPTION_TTL).count(), 1);
+        assert_eq!(subscriptions.live_routes(start + SUBSCRIPTION_TTL * 2).count(), 0);
+        assert!(subscriptions.subscribe(&b, "v", start + SUBSCRIPTION_TTL * 2, 1));
+        subscriptions.forget_user("v");
+        assert!(subscriptions.is_empty());
+    }
+}

@@ -1,0 +1,120 @@
+//! Live delivery: a member sees each new message once, in order, as it is
+//! committed; gaps (a slow reader, time away, a group restart) are filled
+//! from history by seq.
+
+mod common;
+
+use common::{Peer, Server, data_dir, eventually, group_command, home, seed};
+use huddle::client::live::Watch;
+use huddle::client::{Client, Requester};
+use huddle::protocol::{Address, WireMessage};
+use std::time::{Duration, Instant};
+
+const NO_DIRECTORY: &str = "127.0.0.1:1";
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+fn member(address: &Address, user: &str) -> Client {
+    let mut client = Client::new(Requester::new(zmq::Context::new(), TIMEOUT), user.to_owned());
+    client.join(address).unwrap();
+    client
+}
+
+/// Collects from `watch` until `count` messages came, failing at the deadline.
+fn collect(watch: &mut Watch, count: usize) -> Vec<WireMessage> {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        assert!(started.elapsed() < common::DEADLINE, "only {} of {count} messages arrived", seen.len());
+        seen.extend(watch.next(Duration::from_millis(100)).unwrap());
+    }
+    seen
+}
+
+fn texts(messages: &[WireMessage]) -> Vec<String> {
+    messages.iter().map(|m| m.message.clone()).collect()
+}
+
+#[test]
+fn new_messages_are_pushed_once_and_in_order() {
+    let home = home();
+    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
+    let address = Address::parse(&group.address).unwrap();
+    let mut sender = member(&address, "sender");
+    member(&address, "watcher");
+    let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", None, 0, TIMEOUT).unwrap();
+    assert!(watch.next(Duration::from_millis(300)).unwrap().is_empty(), "nothing old with no backlog");
+    for n in 0..20 {
+        sender.send(&address, &format!("m{n}")).unwrap();
+    }
+    let seen = collect(&mut watch, 20);
+    assert_eq!(texts(&seen), (0..20).map(|n| format!("m{n}")).collect::<Vec<_>>());
+    assert!(watch.next(Duration::from_millis(200)).unwrap().is_empty(), "nothing twice");
+}
+
+#[test]
+fn a_watch_starting_from_a_remembered_seq_shows_what_arrived_while_away() {
+    let home = home();
+    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
+    let address = Address::parse(&group.address).unwrap();
+    let mut sender = member(&address, "sender");
+    member(&address, "watcher");
+    for n in 1..=5 {
+        sender.send(&address, &format!("m{n}")).unwrap();
+    }
+    let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", Some(2), 0, TIMEOUT).unwrap();
+    assert_eq!(texts(&collect(&mut watch, 3)), ["m3", "m4", "m5"]);
+    assert_eq!(watch.last_seq(), Some(5));
+}
+
+#[test]
+fn a_reader_too_slow_for_the_pushes_misses_nothing_and_slows_no_one() {
+    let home = home();
+    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
+    let address = Address::parse(&group.address).unwrap();
+    member(&address, "slow");
+    // A raw subscriber that never reads: the group must not wait for it.
+    let stalled = Peer::dealer(&group.address);
+    stalled.send_frames(&[b"", br#"{"action": "subscribe", "user_uuid": "slow"}"#]);
+    let mut watch = Watch::start(&zmq::Context::new(), &address, "slow", None, 0, TIMEOUT).unwrap();
+    watch.next(Duration::from_millis(100)).unwrap();
+    // Send far more than a connection's push queue holds, without reading.
+    let sender = Peer::dealer(&group.address);
+    assert_eq!(String::from_utf8(sender_join(&sender)).unwrap(), seed::SUCCESS);
+    let total = 3000;
+    for chunk in 0..total / 100 {
+        for n in 0..100 {
+            let text = format!("m{}", chunk * 100 + n);
+            sender.send_frames(&[b"", seed::send("sender", &text).as_bytes()]);
+        }
+        for _ in 0..100 {
+            assert_eq!(sender.reply(), seed::SUCCESS.as_bytes(), "every send acknowledged");
+        }
+    }
+    let seen = collect(&mut watch, total);
+    assert_eq!(texts(&seen), (0..total).map(|n| format!("m{n}")).collect::<Vec<_>>());
+}
+
+fn sender_join(peer: &Peer) -> Vec<u8> {
+    peer.send_frames(&[b"", seed::join("sender").as_bytes()]);
+    peer.reply()
+}
+
+#[test]
+fn a_group_restart_is_noticed_and_the_gap_filled() {
+    let home = home();
+    let data = data_dir(home.path());
+    let mut group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data));
+    let address = Address::parse(&group.address).unwrap();
+    let mut sender = member(&address, "sender");
+    member(&address, "watcher");
+    let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", Some(0), 0, Duration::from_millis(500))
+        .unwrap()
+        .renew_every(Duration::from_millis(300));
+    sender.send(&address, "before").unwrap();
+    assert_eq!(texts(&collect(&mut watch, 1)), ["before"]);
+    group.kill();
+    let _group = Server::start(group_command(home.path(), "g", &address.to_string(), NO_DIRECTORY, &data));
+    eventually("the group is back", || sender.send(&address, "after 1").is_ok());
+    sender.send(&address, "after 2").unwrap();
+    assert_eq!(texts(&collect(&mut watch, 2)), ["after 1", "after 2"]);
+}
