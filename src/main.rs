@@ -2,6 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
+use huddle::client::commands::{self, CommandError, Output};
 use huddle::client::repl::Repl;
 use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
 use huddle::directory::DirectoryServer;
@@ -21,7 +22,9 @@ use std::time::Duration;
     version,
     about = "Group messaging over ZeroMQ: a directory, durable group servers and a chat client."
 )]
-#[command(after_help = "Start here:  huddle up      (a directory, a group `lobby` and the client, on this machine)")]
+#[command(
+    after_help = "Start here:  huddle up      (a directory, a group `lobby` and the client, on this machine)\n\nExit status: 0 when the command did what was asked, 1 when it did not (the error says why), 2 for a usage error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,6 +72,61 @@ enum Command {
         data: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitFlags,
+    },
+    /// List the groups the directory knows.
+    #[command(after_help = "Examples:\n  huddle groups\n  huddle groups --directory 192.168.1.10 --json")]
+    Groups {
+        #[command(flatten)]
+        flags: ScriptFlags,
+    },
+    /// Join a group, by name (as listed) or IP:PORT.
+    #[command(after_help = "Examples:\n  huddle join lobby\n  huddle join 10.0.0.5:5560 --json")]
+    Join {
+        group: String,
+        #[command(flatten)]
+        flags: ScriptFlags,
+    },
+    /// Leave a group.
+    #[command(after_help = "Example:\n  huddle leave lobby")]
+    Leave {
+        group: String,
+        #[command(flatten)]
+        flags: ScriptFlags,
+    },
+    /// Send a message: the text, or standard input when there is none.
+    #[command(
+        after_help = "Examples:\n  huddle send lobby \"hello everyone\"\n  uptime | huddle send ops\n  huddle send 10.0.0.5:5560 done --json"
+    )]
+    Send {
+        group: String,
+        text: Option<String>,
+        #[command(flatten)]
+        flags: ScriptFlags,
+    },
+    /// Print a group's history, all of it, or recent messages.
+    #[command(
+        after_help = "Examples:\n  huddle history lobby\n  huddle history lobby --since 10m\n  huddle history lobby --since 09:30 --limit 20\n  huddle history lobby --since 2026-11-25T09:00:00Z --json"
+    )]
+    History {
+        group: String,
+        /// From when: a duration ago (30s, 10m, 2h, 1d), a time today (14:05), RFC 3339.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only the latest N messages.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        flags: ScriptFlags,
+    },
+    /// Follow a group like `tail -f`: the latest messages, then each new one as it arrives.
+    #[command(after_help = "Examples:\n  huddle watch lobby\n  huddle watch lobby --json | jq .message")]
+    Watch {
+        group: String,
+        /// How many earlier messages to print first.
+        #[arg(long, default_value_t = 10)]
+        backlog: u64,
+        #[command(flatten)]
+        flags: ScriptFlags,
     },
     /// Measure huddle: acknowledgements per second, latency, server CPU and memory.
     #[command(
@@ -226,6 +284,32 @@ impl LimitFlags {
 }
 
 #[derive(clap::Args)]
+struct ScriptFlags {
+    /// The directory, to find groups by name: HOST[:PORT].
+    #[arg(long, default_value = "127.0.0.1")]
+    directory: String,
+    /// One JSON object a line instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    user: UserFlags,
+}
+
+impl ScriptFlags {
+    /// Runs a scriptable command with a client, the directory and the output.
+    fn run(
+        &self,
+        command: impl FnOnce(&mut Client, &Address, &mut Output<std::io::StdoutLock<'static>>) -> Result<(), CommandError>,
+    ) -> Result<ExitCode> {
+        let directory = Address::parse_with_default_port(&self.directory, DIRECTORY_PORT)?;
+        let mut client = Client::new(Requester::new(zmq::Context::new(), self.user.timeout()?), self.user.user_id()?);
+        let mut output = Output { out: std::io::stdout().lock(), json: self.json };
+        command(&mut client, &directory, &mut output)?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[derive(clap::Args)]
 struct UserFlags {
     /// Act as this user id instead of the one kept in $XDG_CONFIG_HOME/huddle/user-id.
     #[arg(long)]
@@ -311,6 +395,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             group.wait()?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Groups { flags } => flags.run(|client, directory, out| commands::groups(client, directory, out)),
+        Command::Join { group, flags } => {
+            flags.run(|client, directory, out| commands::join(client, directory, &group, out))
+        }
+        Command::Leave { group, flags } => {
+            flags.run(|client, directory, out| commands::leave(client, directory, &group, out))
+        }
+        Command::Send { group, text, flags } => {
+            flags.run(|client, directory, out| commands::send(client, directory, &group, text, out))
+        }
+        Command::History { group, since, limit, flags } => flags
+            .run(|client, directory, out| commands::history(client, directory, &group, since.as_deref(), limit, out)),
+        Command::Watch { group, backlog, flags } => {
+            let timeout = flags.user.timeout()?;
+            flags.run(|client, directory, out| commands::watch(client, directory, &group, backlog, timeout, out))
         }
         Command::Bench { mode } => {
             match mode {

@@ -6,10 +6,12 @@
 //! seed's protocol on top of it: it sends only what the seed's servers
 //! understand, so it works against them as well as against huddle's.
 
+pub mod commands;
 pub mod live;
 pub mod repl;
 mod requester;
 pub mod seen;
+pub mod since;
 
 pub use requester::{ClientError, DEFAULT_TIMEOUT, Requester};
 

@@ -1,0 +1,154 @@
+//! The scriptable subcommands: `huddle groups`, `join`, `leave`, `send`,
+//! `history`, `watch`. Each prints plain lines, or with `--json` one JSON
+//! object a line, and returns an error (exit status 1) when it did not do
+//! what was asked.
+
+use super::live::Watch;
+use super::{Client, ClientError, NamedGroup, since};
+use crate::client::repl::show;
+use crate::protocol::{Address, WireMessage, split_group_list_entry};
+use serde_json::json;
+use std::io::{self, Write};
+use std::time::Duration;
+
+/// Where results go, and in which form.
+pub struct Output<W: Write> {
+    pub out: W,
+    pub json: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Since(#[from] since::BadSince),
+    #[error("cannot read the message from stdin: {0}")]
+    Stdin(io::Error),
+    #[error("the message is empty: give it as an argument or on stdin")]
+    EmptyMessage,
+    #[error(transparent)]
+    Output(#[from] io::Error),
+}
+
+impl<W: Write> Output<W> {
+    fn line(&mut self, text: impl std::fmt::Display, value: serde_json::Value) -> io::Result<()> {
+        if self.json { writeln!(self.out, "{value}") } else { writeln!(self.out, "{text}") }
+    }
+
+    fn message(&mut self, group: &NamedGroup, message: &WireMessage) -> io::Result<()> {
+        let value = json!({
+            "group": group.address.to_string(),
+            "seq": message.seq,
+            "user_uuid": message.user_uuid,
+            "message": message.message,
+            "timestamp": message.timestamp,
+        });
+        self.line(show(message), value)?;
+        self.out.flush()
+    }
+}
+
+/// `huddle groups`: the directory's list.
+pub fn groups<W: Write>(client: &mut Client, directory: &Address, out: &mut Output<W>) -> Result<(), CommandError> {
+    for entry in client.group_list(directory)? {
+        let (name, address) = split_group_list_entry(&entry).unwrap_or((&entry, ""));
+        out.line(&entry, json!({"name": name, "address": address}))?;
+    }
+    Ok(())
+}
+
+/// `huddle join GROUP`.
+pub fn join<W: Write>(
+    client: &mut Client,
+    directory: &Address,
+    group: &str,
+    out: &mut Output<W>,
+) -> Result<(), CommandError> {
+    let group = client.resolve(directory, group)?;
+    client.join(&group.address)?;
+    out.line(
+        format!("joined {group}"),
+        json!({"group": group.address.to_string(), "name": group.name, "joined": true}),
+    )?;
+    Ok(())
+}
+
+/// `huddle leave GROUP`.
+pub fn leave<W: Write>(
+    client: &mut Client,
+    directory: &Address,
+    group: &str,
+    out: &mut Output<W>,
+) -> Result<(), CommandError> {
+    let group = client.resolve(directory, group)?;
+    client.leave(&group.address)?;
+    out.line(format!("left {group}"), json!({"group": group.address.to_string(), "name": group.name, "left": true}))?;
+    Ok(())
+}
+
+/// `huddle send GROUP [TEXT]`: the text, or stdin when there is none.
+pub fn send<W: Write>(
+    client: &mut Client,
+    directory: &Address,
+    group: &str,
+    text: Option<String>,
+    out: &mut Output<W>,
+) -> Result<(), CommandError> {
+    let text = match text {
+        Some(text) => text,
+        None => io::read_to_string(io::stdin()).map_err(CommandError::Stdin)?.trim_end_matches('\n').to_owned(),
+    };
+    if text.is_empty() {
+        return Err(CommandError::EmptyMessage);
+    }
+    let group = client.resolve(directory, group)?;
+    let seq = client.send(&group.address, &text)?;
+    let shown = match seq {
+        Some(seq) => format!("sent to {group} as #{seq}"),
+        None => format!("sent to {group}"),
+    };
+    out.line(shown, json!({"group": group.address.to_string(), "seq": seq}))?;
+    Ok(())
+}
+
+/// `huddle history GROUP [--since WHEN] [--limit N]`.
+pub fn history<W: Write>(
+    client: &mut Client,
+    directory: &Address,
+    group: &str,
+    since: Option<&str>,
+    limit: Option<usize>,
+    out: &mut Output<W>,
+) -> Result<(), CommandError> {
+    let group = client.resolve(directory, group)?;
+    let since = since.map(|text| since::parse(text, chrono::Local::now())).transpose()?;
+    let messages = match limit {
+        Some(limit) => client.latest(&group.address, since.as_deref(), limit)?,
+        None => client.messages(&group.address, since.as_deref())?,
+    };
+    for message in &messages {
+        out.message(&group, message)?;
+    }
+    Ok(())
+}
+
+/// `huddle watch GROUP`: the latest `backlog` messages, then each new one as
+/// it arrives, until interrupted.
+pub fn watch<W: Write>(
+    client: &mut Client,
+    directory: &Address,
+    group: &str,
+    backlog: u64,
+    timeout: Duration,
+    out: &mut Output<W>,
+) -> Result<(), CommandError> {
+    let group = client.resolve(directory, group)?;
+    let context = zmq::Context::new();
+    let mut watch = Watch::start(&context, &group.address, client.user_uuid(), None, backlog, timeout)?;
+    loop {
+        for message in watch.next(Duration::from_secs(3600))? {
+            out.message(&group, &message)?;
+        }
+    }
+}

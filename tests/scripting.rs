@@ -1,0 +1,103 @@
+//! The scriptable subcommands, run as a script runs them: `--json` output,
+//! names resolved through the directory, exit codes a script can trust.
+
+mod common;
+
+use common::{Peer, Server, data_dir, eventually, group_command, home, huddle, seed, start_directory};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+fn run(home: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child =
+        huddle(home).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn a_script_joins_sends_and_reads_by_group_name() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let group =
+        Server::start(group_command(home.path(), "ops", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
+    let d = directory.address.as_str();
+    let peer = Peer::req(d);
+    eventually("listed", || peer.ask_str(&seed::group_list("u")).contains("ops"));
+
+    let groups = json_lines(&run(home.path(), &["groups", "--directory", d, "--json"], ""));
+    assert_eq!(groups, [serde_json::json!({"name": "ops", "address": group.address})]);
+    let joined = json_lines(&run(home.path(), &["join", "ops", "--directory", d, "--json"], ""));
+    assert_eq!(joined[0]["joined"], true);
+    let sent = json_lines(&run(home.path(), &["send", "ops", "disk full on db1", "--directory", d, "--json"], ""));
+    assert_eq!(sent[0]["seq"], 1);
+    let piped = json_lines(&run(home.path(), &["send", "ops", "--directory", d, "--json"], "line one\nline two\n"));
+    assert_eq!(piped[0]["seq"], 2);
+
+    let history = json_lines(&run(home.path(), &["history", "ops", "--directory", d, "--json", "--since", "1h"], ""));
+    let texts: Vec<&str> = history.iter().map(|m| m["message"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["disk full on db1", "line one\nline two"]);
+    let latest = json_lines(&run(home.path(), &["history", "ops", "--directory", d, "--json", "--limit", "1"], ""));
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0]["seq"], 2);
+    let future = json_lines(&run(
+        home.path(),
+        &["history", "ops", "--directory", d, "--json", "--since", "2999-01-01T00:00:00Z"],
+        "",
+    ));
+    assert!(future.is_empty());
+}
+
+#[test]
+fn failures_exit_non_zero_with_a_reason() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let d = directory.address.as_str();
+    let unknown = run(home.path(), &["join", "nosuch", "--directory", d], "");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("huddle groups"));
+
+    // Two groups with one name: the name is ambiguous.
+    let peer = Peer::req(d);
+    assert_eq!(peer.ask_str(&seed::register("twin", "127.0.0.1:1")), "SUCCESS");
+    assert_eq!(peer.ask_str(&seed::register("twin", "127.0.0.1:2")), "SUCCESS");
+    let ambiguous = run(home.path(), &["send", "twin", "hi", "--directory", d], "");
+    assert_eq!(ambiguous.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&ambiguous.stderr);
+    assert!(error.contains("127.0.0.1:1, 127.0.0.1:2") && error.contains("IP:PORT"), "{error}");
+
+    let usage = run(home.path(), &["history"], "");
+    assert_eq!(usage.status.code(), Some(2));
+    let bad_since = run(home.path(), &["history", "127.0.0.1:1", "--since", "later"], "");
+    assert_eq!(bad_since.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_since.stderr).contains("10m"));
+}
+
+#[test]
+fn watch_prints_the_backlog_then_each_new_message_as_json_lines() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let group =
+        Server::start(group_command(home.path(), "g", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
+    let g = group.address.as_str();
+    json_lines(&run(home.path(), &["join", g, "--json"], ""));
+    for text in ["one", "two", "three"] {
+        json_lines(&run(home.path(), &["send", g, text, "--json"], ""));
+    }
+    let mut watch =
+        huddle(home.path()).args(["watch", g, "--backlog", "2", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut next = || serde_json::from_str::<serde_json::Value>(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(next()["message"], "two");
+    assert_eq!(next()["message"], "three");
+    json_lines(&run(home.path(), &["send", g, "four", "--json"], ""));
+    let live = next();
+    assert_eq!((live["message"].as_str(), live["seq"].as_u64()), (Some("four"), Some(4)));
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
