@@ -396,7 +396,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             group.wait()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Groups { flags } => flags.run(|client, directory, out| commands::groups(client, directory, out)),
+        Command::Groups { flags } => flags.run(commands::groups),
         Command::Join { group, flags } => {
             flags.run(|client, directory, out| commands::join(client, directory, &group, out))
         }
