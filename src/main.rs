@@ -3,7 +3,7 @@
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use huddle::client::commands::{self, CommandError, Output};
-use huddle::client::repl::Repl;
+use huddle::client::repl::session;
 use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
 use huddle::directory::DirectoryServer;
 use huddle::group::{GroupConfig, Limits, RunningGroup, limits};
@@ -360,9 +360,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 lobby_data: paths::group_data_dir(up::LOBBY),
                 user_id: user.user_id()?,
                 timeout: user.timeout()?,
+                config_dir: paths::config_dir(),
             };
             let interactive = std::io::stdin().is_terminal();
-            let outcome = up::run(config, std::io::BufReader::new(std::io::stdin()))?;
+            let outcome = up::run(config)?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
         Command::Directory { bind, data } => {
@@ -431,15 +432,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let directory = Address::parse_with_default_port(&directory, DIRECTORY_PORT)?;
             let mut client = Client::new(Requester::new(zmq::Context::new(), user.timeout()?), user.user_id()?);
             let interactive = std::io::stdin().is_terminal();
-            let repl = Repl {
-                client: &mut client,
-                directory,
-                input: std::io::stdin().lock(),
-                out: std::io::stdout(),
-                err: std::io::stderr(),
-                interactive,
-            };
-            let outcome = repl.run()?;
+            let outcome = session(&mut client, directory, None, user.timeout()?, &paths::config_dir())?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
     }

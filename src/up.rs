@@ -3,13 +3,13 @@
 //! its data in the XDG data directory, joins it, and hands over to the
 //! interactive client. When the client ends, everything started here stops.
 
-use crate::client::repl::{Outcome, Repl};
+use crate::client::NamedGroup;
+use crate::client::repl::{self, Outcome};
 use crate::client::{Client, Requester};
 use crate::directory::{DirectoryError, DirectoryServer};
 use crate::group::{GroupConfig, GroupError, Limits, RunningGroup};
 use crate::protocol::{Address, split_group_list_entry};
 use crate::shutdown::Shutdown;
-use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -28,6 +28,8 @@ pub struct UpConfig {
     pub lobby_data: PathBuf,
     pub user_id: String,
     pub timeout: Duration,
+    /// Where the client keeps its input history and last-seen seqs.
+    pub config_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +49,7 @@ pub enum UpError {
 }
 
 /// Runs everything; returns how the client session went.
-pub fn run(config: UpConfig, input: impl BufRead + Send + 'static) -> Result<Outcome, UpError> {
+pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     let context = zmq::Context::new();
     let shutdown = Shutdown::new().map_err(UpError::Signals)?;
     shutdown.on_signals().map_err(UpError::Signals)?;
@@ -67,24 +69,16 @@ pub fn run(config: UpConfig, input: impl BufRead + Send + 'static) -> Result<Out
     client.join(&lobby_address)?;
     println!(
         "huddle is up: directory {} ({directory_note}), group {LOBBY} {lobby_address} ({lobby_note}); \
-         you are {} and a member of {LOBBY}. Type help for commands, exit to leave.",
+         you are {} and talking in {LOBBY}. Type a message, help for commands, exit to leave.",
         config.directory,
         client.user_uuid()
     );
 
-    let interactive = std::io::stdin().is_terminal();
     let repl_done = shutdown.clone();
-    let directory_address = config.directory.clone();
+    let lobby_group = NamedGroup { name: Some(LOBBY.to_owned()), address: lobby_address };
     let session = std::thread::spawn(move || {
-        let repl = Repl {
-            client: &mut client,
-            directory: directory_address,
-            input,
-            out: std::io::stdout(),
-            err: std::io::stderr(),
-            interactive,
-        };
-        let outcome = repl.run();
+        let outcome =
+            repl::session(&mut client, config.directory, Some(lobby_group), config.timeout, &config.config_dir);
         repl_done.trigger();
         outcome
     });

@@ -6,6 +6,7 @@
 //! seed's protocol on top of it: it sends only what the seed's servers
 //! understand, so it works against them as well as against huddle's.
 
+pub mod chat;
 pub mod commands;
 pub mod live;
 pub mod repl;

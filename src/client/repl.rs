@@ -1,13 +1,26 @@
 //! The interactive client: the seed's six commands, same words, same output,
-//! plus `help`. At a terminal it prompts; with a script piped on stdin it
-//! prints only results, so the output can be read by another program.
+//! plus short commands (`/join lobby`, `/msg`, `/history 10m`, plain text to
+//! the current group) and `help`. At a terminal it is a chat client (see
+//! [`super::chat`]); with a script piped on stdin it prints only results, so
+//! a script written for the seed keeps running.
 
-use super::{Client, ClientError};
-use crate::protocol::{Address, WireMessage};
-use std::io::{self, BufRead, Write};
+use super::chat::{KnownGroups, Live, Terminal};
+use super::{Client, ClientError, NamedGroup, since};
+use crate::protocol::{Address, WireMessage, split_group_list_entry};
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
 
 pub const HELP: &str = "\
 commands:
+  /join GROUP                         join a group (a name from /groups, or IP:PORT) and talk in it
+  TEXT                                send TEXT to the group you are talking in
+  /msg GROUP TEXT                     send TEXT to another group
+  /history [WHEN]                     recent messages here; WHEN: 10m, 2h, 14:05, 2026-11-25T09:00:00Z
+  /leave [GROUP]                      leave a group (the current one by default)
+  /groups                             list the groups the directory knows
+  /quit                               leave huddle (also: exit, Ctrl-D)
+the seed's commands work too:
   get_group_list                      list the groups the directory knows
   join_group IP:PORT                  join a group
   leave_group IP:PORT                 leave a group
@@ -19,6 +32,29 @@ commands:
 
 /// The line that ends a message typed after `send_message`.
 const END_OF_MESSAGE: &str = "END";
+/// Messages `/history` shows when given no time.
+const HISTORY_LINES: usize = 20;
+
+/// Where command lines come from.
+pub trait LineSource {
+    /// The next line, without its line ending; `None` at the end of input.
+    fn read_line(&mut self, prompt: &str) -> io::Result<Option<String>>;
+}
+
+/// Lines from a pipe or a file: no prompts.
+pub struct Piped<R>(pub R);
+
+impl<R: BufRead> LineSource for Piped<R> {
+    fn read_line(&mut self, _prompt: &str) -> io::Result<Option<String>> {
+        let mut line = String::new();
+        if self.0.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let trimmed = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(trimmed);
+        Ok(Some(line))
+    }
+}
 
 /// How a session went.
 #[derive(Debug, Default, PartialEq)]
@@ -27,27 +63,46 @@ pub struct Outcome {
     pub failures: usize,
 }
 
-pub struct Repl<'a, R, W, E> {
+pub struct Repl<'a, L, W, E> {
     pub client: &'a mut Client,
     pub directory: Address,
-    pub input: R,
+    pub input: L,
     pub out: W,
     pub err: E,
-    /// Prompts are shown only to a person at a terminal.
+    /// A person at a terminal (prompts, hints) rather than a script.
     pub interactive: bool,
+    /// The group plain text goes to.
+    pub current: Option<NamedGroup>,
+    /// Live messages, at a terminal.
+    pub live: Option<Live>,
+    /// Group names learnt from the directory, for completion.
+    pub known_groups: KnownGroups,
 }
 
-impl<R: BufRead, W: Write, E: Write> Repl<'_, R, W, E> {
+impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
     /// Reads and runs commands until `exit` or the end of the input.
     pub fn run(mut self) -> io::Result<Outcome> {
         let mut outcome = Outcome::default();
-        while let Some(line) = self.read_line("huddle> ")? {
+        if let Some(live) = &mut self.live {
+            for address in live.remembered() {
+                live.watch(&NamedGroup { name: None, address });
+            }
+            if let Some(current) = &self.current {
+                live.watch(current);
+            }
+        }
+        loop {
+            let prompt = match &self.current {
+                Some(group) => format!("{}> ", group.name.clone().unwrap_or_else(|| group.address.to_string())),
+                None => "huddle> ".to_owned(),
+            };
+            let Some(line) = self.input.read_line(&prompt)? else { break };
             let words: Vec<&str> = line.split_whitespace().collect();
             let Some((&command, args)) = words.split_first() else { continue };
-            if command == "exit" {
+            if command == "exit" || command == "/quit" {
                 break;
             }
-            if let Err(error) = self.run_command(command, args) {
+            if let Err(error) = self.run_command(&line, command, args) {
                 outcome.failures += 1;
                 writeln!(self.err, "error: {error}")?;
             }
@@ -55,13 +110,17 @@ impl<R: BufRead, W: Write, E: Write> Repl<'_, R, W, E> {
         Ok(outcome)
     }
 
-    fn run_command(&mut self, command: &str, args: &[&str]) -> Result<(), CommandError> {
+    fn run_command(&mut self, line: &str, command: &str, args: &[&str]) -> Result<(), CommandError> {
         match (command, args) {
-            ("help", _) => writeln!(self.out, "{HELP}")?,
-            ("get_group_list", []) => {
+            ("help" | "/help", _) => writeln!(self.out, "{HELP}")?,
+            ("get_group_list" | "/groups", []) => {
                 let groups = self.client.group_list(&self.directory)?;
                 if groups.is_empty() && self.interactive {
                     writeln!(self.out, "(no groups are registered with {})", self.directory)?;
+                }
+                if let Ok(mut known) = self.known_groups.lock() {
+                    *known =
+                        groups.iter().filter_map(|g| split_group_list_entry(g)).map(|(n, _)| n.to_owned()).collect();
                 }
                 for group in groups {
                     writeln!(self.out, "{group}")?;
@@ -90,7 +149,66 @@ impl<R: BufRead, W: Write, E: Write> Repl<'_, R, W, E> {
                     writeln!(self.out, "{}", show(&message))?;
                 }
             }
-            _ => return Err(CommandError::Usage(command.to_owned())),
+            ("/join", [group]) => {
+                let group = self.client.resolve(&self.directory, group)?;
+                self.client.join(&group.address)?;
+                if let Some(live) = &mut self.live {
+                    live.watch(&group);
+                }
+                writeln!(self.out, "joined {group}: what you type now goes there")?;
+                self.current = Some(group);
+            }
+            ("/leave", [] | [_]) => {
+                let group = match args.first() {
+                    Some(group) => self.client.resolve(&self.directory, group)?,
+                    None => self.current.clone().ok_or(CommandError::NoCurrentGroup)?,
+                };
+                self.client.leave(&group.address)?;
+                if let Some(live) = &mut self.live {
+                    live.unwatch(&group.address);
+                }
+                if self.current.as_ref().is_some_and(|current| current.address == group.address) {
+                    self.current = None;
+                }
+                writeln!(self.out, "left {group}")?;
+            }
+            ("/msg", [group, _, ..]) => {
+                let text = rest_after(line, 2);
+                let group = self.client.resolve(&self.directory, group)?;
+                self.send(&group, text)?;
+            }
+            ("/history", _) => {
+                let group = self.current.clone().ok_or(CommandError::NoCurrentGroup)?;
+                let messages = match args {
+                    [] => self.client.latest(&group.address, None, HISTORY_LINES)?,
+                    when => {
+                        let since = since::parse(&when.join(" "), chrono::Local::now())?;
+                        self.client.messages(&group.address, Some(&since))?
+                    }
+                };
+                for message in &messages {
+                    writeln!(self.out, "{}", show(message))?;
+                }
+            }
+            (slash, _) if slash.starts_with('/') => return Err(CommandError::Usage(command.to_owned())),
+            _ => match self.current.clone() {
+                Some(group) => self.send(&group, line.trim())?,
+                None => return Err(CommandError::Usage(command.to_owned())),
+            },
+        }
+        Ok(())
+    }
+
+    /// Sends `text`; at a terminal the group's echo shows it, in a script a
+    /// line says it went.
+    fn send(&mut self, group: &NamedGroup, text: &str) -> Result<(), CommandError> {
+        let seq = self.client.send(&group.address, text)?;
+        let echoed = self.live.is_some() && self.current.as_ref().is_some_and(|c| c.address == group.address);
+        if !echoed {
+            match seq {
+                Some(seq) => writeln!(self.out, "sent to {group} as #{seq}")?,
+                None => writeln!(self.out, "sent to {group}")?,
+            }
         }
         Ok(())
     }
@@ -102,7 +220,7 @@ impl<R: BufRead, W: Write, E: Write> Repl<'_, R, W, E> {
         }
         let mut lines = Vec::new();
         loop {
-            match self.read_line("... ")? {
+            match self.input.read_line("... ")? {
                 Some(line) if line.trim_end() == END_OF_MESSAGE => break,
                 Some(line) => lines.push(line),
                 None => return Err(CommandError::UnfinishedMessage),
@@ -110,25 +228,61 @@ impl<R: BufRead, W: Write, E: Write> Repl<'_, R, W, E> {
         }
         Ok(lines.join("\n"))
     }
+}
 
-    fn read_line(&mut self, prompt: &str) -> io::Result<Option<String>> {
-        if self.interactive {
-            write!(self.out, "{prompt}")?;
-            self.out.flush()?;
-        }
-        let mut line = String::new();
-        if self.input.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        let trimmed = line.trim_end_matches(['\n', '\r']).len();
-        line.truncate(trimmed);
-        Ok(Some(line))
+/// `line` after its first `words` words.
+fn rest_after(line: &str, words: usize) -> &str {
+    let mut rest = line.trim_start();
+    for _ in 0..words {
+        rest = rest.split_once(char::is_whitespace).map_or("", |(_, after)| after).trim_start();
     }
+    rest
 }
 
 /// A message as the seed's client prints it.
 pub fn show(message: &WireMessage) -> String {
     format!("{} : {} ({})", message.user_uuid, message.message, message.timestamp)
+}
+
+/// Runs a session on stdin: the chat client at a terminal, the plain command
+/// reader for a script. `current` is the group plain text goes to.
+pub fn session(
+    client: &mut Client,
+    directory: Address,
+    current: Option<NamedGroup>,
+    timeout: Duration,
+    config_dir: &Path,
+) -> io::Result<Outcome> {
+    let known_groups = KnownGroups::default();
+    if std::io::stdin().is_terminal() {
+        let mut terminal = Terminal::new(config_dir, known_groups.clone()).map_err(io::Error::other)?;
+        let live = terminal.printer().ok().map(|printer| Live::new(client.user_uuid(), timeout, printer, config_dir));
+        let repl = Repl {
+            client,
+            directory,
+            input: terminal,
+            out: io::stdout(),
+            err: io::stderr(),
+            interactive: true,
+            current,
+            live,
+            known_groups,
+        };
+        repl.run()
+    } else {
+        let repl = Repl {
+            client,
+            directory,
+            input: Piped(io::stdin().lock()),
+            out: io::stdout(),
+            err: io::stderr(),
+            interactive: false,
+            current,
+            live: None,
+            known_groups,
+        };
+        repl.run()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,10 +291,25 @@ enum CommandError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Address(#[from] crate::protocol::address::BadAddress),
+    #[error(transparent)]
+    Since(#[from] since::BadSince),
     #[error("`{0}` is not a command, or its arguments are wrong: type help")]
     Usage(String),
+    #[error("you are not talking in a group: /join one first")]
+    NoCurrentGroup,
     #[error("the input ended before the line {END_OF_MESSAGE}: the message was not sent")]
     UnfinishedMessage,
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_after_the_command_words_is_kept_as_typed() {
+        assert_eq!(rest_after("/msg lobby hello  there", 2), "hello  there");
+        assert_eq!(rest_after("  /msg lobby", 2), "");
+    }
 }

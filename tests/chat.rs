@@ -1,0 +1,124 @@
+//! The chat client as a person uses it: in a real terminal (tmux), typing,
+//! completing, and seeing messages arrive above the line being typed.
+
+mod common;
+
+use common::{DEADLINE, Server, data_dir, group_command, home, huddle, start_directory};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of the test's own, killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let available = Command::new("tmux").arg("-V").output().map(|o| o.status.success());
+        assert!(matches!(available, Ok(true)), "this test needs tmux: apt-get install tmux (.ci/run installs it)");
+        let socket = format!("huddle-test-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "new-session", "-d", "-s", "chat", "-x", "150", "-y", "40", command])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Tmux { socket }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux").args(["-L", &self.socket, "send-keys", "-t", "chat"]).args(keys).status();
+        assert!(status.unwrap().success());
+    }
+
+    fn screen(&self) -> String {
+        let output = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-t", "chat"]).output();
+        String::from_utf8(output.unwrap().stdout).unwrap()
+    }
+
+    /// Waits until the screen satisfies `check`, failing at the deadline.
+    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}; the screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+fn user_command(home: &Path, directory: &str) -> String {
+    format!(
+        "env XDG_CONFIG_HOME={} XDG_DATA_HOME={} RUST_LOG=warn {} user {directory}",
+        home.join("config").display(),
+        home.join("data").display(),
+        env!("CARGO_BIN_EXE_huddle")
+    )
+}
+
+/// Another user, sending from a script.
+fn someone_sends(home: &Path, directory: &str, text: &str) {
+    let other = home.join("other");
+    for args in [vec!["join", "lobby"], vec!["send", "lobby", text]] {
+        let output = huddle(&other).args(&args).args(["--directory", directory]).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+#[test]
+fn chatting_in_a_terminal() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let d = directory.address.clone();
+    let _group = Server::start(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data_dir(home.path())));
+    common::eventually("lobby listed", || {
+        huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
+    });
+
+    let tmux = Tmux::start(&user_command(home.path(), &d));
+    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    // Completion of commands, then of group names learnt from /groups.
+    tmux.keys(&["/gr", "Tab", "Enter"]);
+    tmux.wait_for("the group list", |s| s.contains("lobby - 127.0.0.1:"));
+    tmux.keys(&["/join lo", "Tab", "Enter"]);
+    tmux.wait_for("the join", |s| s.contains("joined lobby") && s.contains("lobby>"));
+
+    // Plain text goes to the current group and comes back as the group saw it.
+    tmux.keys(&["hello from the terminal", "Enter"]);
+    let me: String =
+        std::fs::read_to_string(home.path().join("config/huddle/user-id")).unwrap().chars().take(8).collect();
+    tmux.wait_for("my message", |s| s.contains(&format!("lobby {me}: hello from the terminal")));
+
+    // Someone else's message arrives above the line being typed, which stays.
+    tmux.keys(&["half-typed"]);
+    tmux.wait_for("the typing", |s| s.contains("lobby> half-typed"));
+    someone_sends(home.path(), &d, "hi from a script");
+    let screen = tmux.wait_for("the incoming message", |s| s.contains(": hi from a script"));
+    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.last().unwrap().contains("lobby> half-typed"), "the prompt line is intact:\n{screen}");
+    let incoming = lines.iter().position(|l| l.contains(": hi from a script")).unwrap();
+    assert!(incoming < lines.len() - 1, "printed above the prompt:\n{screen}");
+
+    // Leave the session; what arrives meanwhile is shown on return, once.
+    tmux.keys(&["C-u", "/quit", "Enter"]);
+    let started = Instant::now();
+    while Command::new("tmux").args(["-L", &tmux.socket, "has-session", "-t", "chat"]).status().unwrap().success() {
+        assert!(started.elapsed() < DEADLINE, "the client did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    someone_sends(home.path(), &d, "while you were away 1");
+    someone_sends(home.path(), &d, "while you were away 2");
+    let tmux = Tmux::start(&user_command(home.path(), &d));
+    let screen = tmux.wait_for("the catch-up", |s| s.contains("while you were away 2"));
+    assert_eq!(screen.matches("while you were away 1").count(), 1, "{screen}");
+    assert!(!screen.contains("hi from a script"), "nothing shown twice:\n{screen}");
+}
