@@ -163,6 +163,14 @@ enum BenchMode {
     },
     /// joinGroup by ever new users.
     Join(BenchFlags),
+    /// --users members watching one group while one user sends --rate messages a second.
+    Fanout {
+        #[command(flatten)]
+        flags: BenchFlags,
+        /// Messages sent a second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+    },
     /// The disk's rate of 100-byte appends each followed by fdatasync.
     Fsync {
         /// Where to write [default: the temporary directory].
@@ -417,6 +425,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             match mode {
                 BenchMode::Send(flags) => print_reports(&bench::send(&flags.options()?)?, flags.json)?,
                 BenchMode::Join(flags) => print_reports(&bench::join(&flags.options()?)?, flags.json)?,
+                BenchMode::Fanout { flags, rate } => {
+                    print_reports(&bench::fanout(&flags.options()?, rate)?, flags.json)?
+                }
                 BenchMode::Get { flags, history } => {
                     print_reports(&bench::get(&flags.options()?, history)?, flags.json)?
                 }

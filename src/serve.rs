@@ -1,34 +1,63 @@
 //! The poll loop both servers share: one ROUTER socket, one thread.
 //!
 //! Each wake-up drains every request already waiting (up to a batch limit),
-//! hands the whole batch to the server, then sends the replies it returns.
-//! A lone request is served at once: there is no timer and no waiting for
-//! company. A stop asked through [`Shutdown`] ends the loop between batches,
-//! so every request taken in is answered.
+//! hands the whole batch to the [`Service`], then sends the frames it
+//! returns. A lone request is served at once: there is no timer and no
+//! waiting for company. A service may ask to be woken at a moment of its
+//! choosing (the group does, to send coalesced pushes); with nothing asked,
+//! the loop sleeps until a request comes. A stop asked through [`Shutdown`]
+//! ends the loop between batches, so every request taken in is answered.
 
 use crate::protocol::envelope::Envelope;
 use crate::shutdown::Shutdown;
+use std::time::Instant;
 
 /// Frames of one reply, routing frames first.
 pub type ReplyFrames = Vec<Vec<u8>>;
+
+/// What a server does with what its loop hands it.
+pub trait Service {
+    /// Answers a batch of requests: the frames to send, in order.
+    fn handle_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames>;
+
+    /// When to be woken without a request; `None`: not at all.
+    fn wake_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Called once `wake_at` has come (and at the stop): frames to send.
+    fn wake(&mut self) -> Vec<ReplyFrames> {
+        Vec::new()
+    }
+}
+
+impl<F: FnMut(Vec<Envelope>) -> Vec<ReplyFrames>> Service for F {
+    fn handle_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames> {
+        self(batch)
+    }
+}
 
 /// Serves `socket` until `shutdown` is triggered.
 pub fn serve(
     socket: &zmq::Socket,
     shutdown: &Shutdown,
     max_batch: usize,
-    mut handle_batch: impl FnMut(Vec<Envelope>) -> Vec<ReplyFrames>,
+    service: &mut impl Service,
 ) -> Result<(), zmq::Error> {
     let mut batch = Vec::with_capacity(max_batch);
     loop {
+        let timeout_ms = match service.wake_at() {
+            None => -1,
+            Some(at) => at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000) as i64,
+        };
         let mut items = [socket.as_poll_item(zmq::POLLIN), shutdown.poll_item()];
-        match zmq::poll(&mut items, -1) {
+        match zmq::poll(&mut items, timeout_ms) {
             Ok(_) => {}
             Err(zmq::Error::EINTR) => continue,
             Err(error) => return Err(error),
         }
         if items[1].is_readable() {
-            return Ok(());
+            return send_all(socket, service.wake());
         }
         while batch.len() < max_batch {
             match socket.recv_multipart(zmq::DONTWAIT) {
@@ -38,12 +67,20 @@ pub fn serve(
                 Err(error) => return Err(error),
             }
         }
-        if batch.is_empty() {
-            continue;
+        if !batch.is_empty() {
+            send_all(socket, service.handle_batch(std::mem::take(&mut batch)))?;
         }
-        for reply in handle_batch(std::mem::take(&mut batch)) {
-            // A ROUTER drops a reply to a peer that has gone: not an error.
-            socket.send_multipart(reply, 0)?;
+        if service.wake_at().is_some_and(|at| at <= Instant::now()) {
+            send_all(socket, service.wake())?;
         }
     }
+}
+
+fn send_all(socket: &zmq::Socket, frames: Vec<ReplyFrames>) -> Result<(), zmq::Error> {
+    for frame in frames {
+        // A ROUTER drops a frame for a peer that has gone, or whose queue is
+        // full: not an error, and never a wait.
+        socket.send_multipart(frame, zmq::DONTWAIT)?;
+    }
+    Ok(())
 }

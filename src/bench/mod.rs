@@ -7,6 +7,7 @@
 //! [`load`] is the load generator, [`process`] reads a server's costs,
 //! [`spawn`] starts servers, [`fsync`] measures the disk's ceiling.
 
+pub mod fanout;
 pub mod fsync;
 pub mod load;
 pub mod process;
@@ -55,6 +56,11 @@ pub struct Report {
     pub message_bytes: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<u64>,
+    /// fanout: messages sent a second, and deliveries members did not get.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_per_second: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed: Option<u64>,
     pub acknowledged: u64,
     pub refused: u64,
     pub seconds: f64,
@@ -88,9 +94,10 @@ impl Percentiles {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = |us: u64| us as f64 / 1000.0;
-        let target = match self.history {
-            Some(history) => format!("{}, {history} msgs", self.target),
-            None => self.target.clone(),
+        let target = match (self.history, self.sent_per_second) {
+            (Some(history), _) => format!("{}, {history} msgs", self.target),
+            (_, Some(rate)) => format!("{}, {rate} sent/s", self.target),
+            _ => self.target.clone(),
         };
         write!(
             f,
@@ -112,6 +119,9 @@ impl std::fmt::Display for Report {
         }
         if self.refused > 0 {
             write!(f, "   ({} refused)", self.refused)?;
+        }
+        if let Some(missed) = self.missed.filter(|missed| *missed > 0) {
+            write!(f, "   ({missed} pushes dropped, filled from history by a real client)")?;
         }
         Ok(())
     }
@@ -247,6 +257,8 @@ impl Phase<'_> {
             window,
             message_bytes: None,
             history: None,
+            sent_per_second: None,
+            missed: None,
             acknowledged: result.acknowledged,
             refused: result.refused,
             seconds: result.elapsed.as_secs_f64(),
@@ -347,6 +359,27 @@ pub fn get(options: &Options, history: u64) -> io::Result<Vec<Report>> {
     Ok(reports)
 }
 
+/// `fanout`: `options.users` members watching while one user sends `rate`
+/// messages a second; deliveries a second and end-to-end latency.
+pub fn fanout(options: &Options, rate: u64) -> io::Result<Vec<Report>> {
+    let servers = Servers::start(&options.target)?;
+    join_users(&servers, options.users + 1)?;
+    let members: Vec<String> = (1..=options.users).map(user_id).collect();
+    let cpu_before = servers.watched.and_then(|w| w.cpu_time());
+    let result =
+        fanout::run(&servers.endpoint, &members, &user_id(0), rate, options.duration).map_err(io::Error::other)?;
+    let cpu_after = servers.watched.and_then(|w| w.cpu_time());
+    let phase = Phase { servers: &servers, options, mode: "fanout" };
+    let cpu = match (cpu_before, cpu_after) {
+        (Some(before), Some(after)) if result.deliveries.acknowledged > 0 => {
+            Some((after - before).as_micros() as f64 / result.deliveries.acknowledged as f64)
+        }
+        _ => None,
+    };
+    let report = phase.report(options.users, 1, &result.deliveries, cpu);
+    Ok(vec![Report { sent_per_second: Some(rate), missed: Some(result.missed), ..report }])
+}
+
 /// `fsync`: the disk's rate of durable one-at-a-time appends.
 pub fn fsync(dir: Option<PathBuf>, duration: Duration) -> io::Result<Vec<Report>> {
     let dir = match dir {
@@ -361,6 +394,8 @@ pub fn fsync(dir: Option<PathBuf>, duration: Duration) -> io::Result<Vec<Report>
         window: 1,
         message_bytes: Some(100),
         history: None,
+        sent_per_second: None,
+        missed: None,
         acknowledged: result.syncs,
         refused: 0,
         seconds: result.elapsed.as_secs_f64(),
@@ -404,7 +439,7 @@ pub fn echo_server(bind: &str, shutdown: &crate::shutdown::Shutdown) -> io::Resu
     socket.bind(&bind).map_err(io::Error::other)?;
     let endpoint = socket.get_last_endpoint().map_err(io::Error::other)?.unwrap_or_default();
     println!("huddle echo listening on {}", endpoint.trim_start_matches("tcp://"));
-    crate::serve::serve(&socket, shutdown, 1024, |batch| {
+    crate::serve::serve(&socket, shutdown, 1024, &mut |batch: Vec<crate::protocol::envelope::Envelope>| {
         batch
             .into_iter()
             .map(|mut envelope| {

@@ -130,8 +130,12 @@ impl Watch {
     fn receive(&mut self, news: &mut Vec<WireMessage>) -> Result<(), ClientError> {
         while let Ok(frames) = self.socket.recv_multipart(zmq::DONTWAIT) {
             let Some(body) = frames.last() else { continue };
-            match serde_json::from_slice::<Incoming>(body) {
-                Ok(Incoming::Push(push)) => self.take(push.message, news)?,
+            match Incoming::decode(body) {
+                Ok(Incoming::Push(push)) => {
+                    for message in push.messages {
+                        self.take(message, news)?;
+                    }
+                }
                 Ok(Incoming::Reply(reply)) if reply.response == Status::Success => {
                     self.awaiting = None;
                     if let Some(latest) = reply.seq {

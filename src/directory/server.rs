@@ -60,7 +60,7 @@ impl DirectoryServer {
         let DirectoryServer { context, socket, mut registry, mut saved, .. } = self;
         let prober = Prober::start(context);
         prober.set_targets(registry.probe_targets());
-        serve(&socket, shutdown, MAX_BATCH, |batch| {
+        serve(&socket, shutdown, MAX_BATCH, &mut |batch: Vec<Envelope>| {
             for (address, answered) in prober.outcomes() {
                 if registry.probed(&address, answered) {
                     info!(%address, answered, "probed group changed state");

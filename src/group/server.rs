@@ -7,10 +7,10 @@
 use super::handlers::{self, Context};
 use super::limits::{Limits, MAX_FRAME_BYTES};
 use super::registration;
-use super::subscriptions::{PUSH_HWM, Route, Subscriptions};
+use super::subscriptions::{PUSH_HWM, PUSH_INTERVAL, Subscriptions};
 use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, decode, json, timestamp};
-use crate::serve::{ReplyFrames, serve};
+use crate::serve::{ReplyFrames, Service, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{GroupStore, SqliteStore, StoreError, StoredMessage};
 use std::collections::HashMap;
@@ -58,6 +58,9 @@ struct Group {
     store: Box<dyn GroupStore + Send>,
     limits: Limits,
     subscriptions: Subscriptions,
+    /// Committed messages not yet pushed to the subscribers.
+    unpushed: Vec<StoredMessage>,
+    last_push: Instant,
 }
 
 impl GroupServer {
@@ -76,6 +79,8 @@ impl GroupServer {
             store: Box::new(store),
             limits: config.limits.clone(),
             subscriptions: Subscriptions::default(),
+            unpushed: Vec::new(),
+            last_push: Instant::now(),
         };
         Ok(GroupServer { address, socket, group })
     }
@@ -89,7 +94,7 @@ impl GroupServer {
     pub fn run(mut self, shutdown: &Shutdown) -> Result<(), GroupError> {
         let group = &mut self.group;
         info!(group = %group.name, address = %self.address, "group serving");
-        serve(&self.socket, shutdown, MAX_BATCH, |batch| group.apply_batch(batch))?;
+        serve(&self.socket, shutdown, MAX_BATCH, group)?;
         info!(group = %group.name, "group stopped");
         Ok(())
     }
@@ -147,28 +152,48 @@ impl Group {
                 envelope.reply(reply.encode())
             })
             .collect();
-        if applied.is_ok() {
-            frames.extend(self.pushes(&stored));
+        if applied.is_ok() && !self.subscriptions.is_empty() {
+            self.unpushed.extend(stored);
+        }
+        if self.wake_at().is_some_and(|at| at <= Instant::now()) {
+            frames.extend(self.pushes());
         }
         frames
     }
 
-    /// One frame set per new message per live subscription, after the commit.
-    fn pushes(&mut self, stored: &[StoredMessage]) -> Vec<ReplyFrames> {
-        if stored.is_empty() || self.subscriptions.is_empty() {
+    /// One frame per live subscription holding every message not pushed yet.
+    fn pushes(&mut self) -> Vec<ReplyFrames> {
+        if self.unpushed.is_empty() {
             return Vec::new();
         }
-        let routes: Vec<Route> = self.subscriptions.live_routes(Instant::now()).cloned().collect();
-        let mut frames = Vec::with_capacity(routes.len() * stored.len());
-        for message in stored {
-            let push = json::to_vec(&Push { event: PushEvent::Message, message: message.clone().into_wire() });
-            for route in &routes {
-                let mut push_frames = route.clone();
-                push_frames.push(push.clone());
-                frames.push(push_frames);
-            }
-        }
-        frames
+        let now = Instant::now();
+        self.last_push = now;
+        let messages = std::mem::take(&mut self.unpushed).into_iter().map(StoredMessage::into_wire).collect();
+        let push = json::to_vec(&Push { event: PushEvent::Messages, messages });
+        self.subscriptions
+            .live_routes(now)
+            .map(|route| {
+                let mut frames = route.clone();
+                frames.push(push.clone());
+                frames
+            })
+            .collect()
+    }
+}
+
+impl Service for Group {
+    fn handle_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames> {
+        self.apply_batch(batch)
+    }
+
+    /// Pushes go out at once after a quiet spell, and otherwise at most once
+    /// every [`PUSH_INTERVAL`], each carrying every message since the last.
+    fn wake_at(&self) -> Option<Instant> {
+        (!self.unpushed.is_empty()).then_some(self.last_push + PUSH_INTERVAL)
+    }
+
+    fn wake(&mut self) -> Vec<ReplyFrames> {
+        self.pushes()
     }
 }
 
@@ -254,6 +279,8 @@ mod tests {
             store: Box::new(SqliteStore::open(dir).unwrap()),
             limits,
             subscriptions: Subscriptions::default(),
+            unpushed: Vec::new(),
+            last_push: Instant::now(),
         }
     }
 

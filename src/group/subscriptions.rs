@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 
 /// How long a subscription lasts without renewal.
 pub const SUBSCRIPTION_TTL: Duration = Duration::from_secs(30);
-/// Messages queued for one connection before pushes to it are dropped.
+/// Pushes queued for one connection before pushes to it are dropped.
 pub const PUSH_HWM: i32 = 1000;
+/// Under load, pushes go out at most this often, each carrying every message
+/// committed since the last: the cost per subscriber is one frame per
+/// interval, not one per message. After a quiet spell a push goes at once.
+pub const PUSH_INTERVAL: Duration = Duration::from_millis(5);
 
 /// The routing frames of a connection.
 pub type Route = Vec<Vec<u8>>;

@@ -190,28 +190,39 @@ pub struct WireMessage {
     pub seq: Option<u64>,
 }
 
-/// huddle: a new message pushed to a subscribed connection, after the batch
-/// that stored it committed. `seq` lets the client see a gap and fill it from
-/// history.
+/// huddle: new messages pushed to a subscribed connection, after the
+/// batches that stored them committed, in seq order. Each `seq` lets the
+/// client see a gap and fill it from history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Push {
     pub event: PushEvent,
-    #[serde(flatten)]
-    pub message: WireMessage,
+    pub messages: Vec<WireMessage>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PushEvent {
-    #[serde(rename = "message")]
-    Message,
+    #[serde(rename = "messages")]
+    Messages,
 }
 
 /// What a huddle client may receive on a subscribed connection.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
     Push(Push),
     Reply(Reply),
+}
+
+impl Incoming {
+    /// A push starts with its `event` (huddle writes it first); anything else
+    /// is a reply. Deciding up front spares serde's untagged buffering, which
+    /// costs more than the parse itself on a busy subscription.
+    pub fn decode(body: &[u8]) -> Result<Incoming, serde_json::Error> {
+        if body.starts_with(br#"{"event""#) {
+            serde_json::from_slice(body).map(Incoming::Push)
+        } else {
+            serde_json::from_slice(body).map(Incoming::Reply)
+        }
+    }
 }
 
 /// Why a request could not be read. The text goes back to the sender.
