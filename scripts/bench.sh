@@ -2,7 +2,8 @@
 # huddle side by side with its references, on this machine, one after another:
 #   - the disk's fsync rate (the ceiling for one-at-a-time durable acks)
 #   - a bare ZeroMQ ROUTER echo driven like huddle (the transport's ceiling)
-#   - huddle: durable sendMessage at 64 users and at 1, getMessage, idle CPU
+#   - huddle: durable sendMessage at 64 users and at 1, getMessage, fan-out
+#     to 10/100/1,000 watching members at 1,000 messages/s, idle CPU
 #   - Redis Streams XADD with appendfsync always and everysec (redis-benchmark,
 #     same number of clients, 100-byte values)
 #   - the seed's group server as reconstructed in tests/python (in memory)
@@ -31,6 +32,9 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ), duration ${DURATION}s per row"
 "$huddle" bench join --users "$USERS" --duration "$DURATION"
 "$huddle" bench get --users 8 --duration "$DURATION" --history 1000
 "$huddle" bench get --users 8 --duration "$DURATION" --history "$BIG_HISTORY"
+for members in 10 100 1000; do
+    "$huddle" bench fanout --users "$members" --rate 1000 --duration "$DURATION"
+done
 "$huddle" bench idle --duration 10
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
