@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEADLINE, Server, data_dir, group_command, home, huddle, start_directory};
+use common::{DEADLINE, data_dir, group_command, home, huddle, run_huddle, start_directory, start_server};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -68,8 +68,9 @@ fn user_command(home: &Path, directory: &str) -> String {
 /// Another user, sending from a script.
 fn someone_sends(home: &Path, directory: &str, text: &str) {
     let other = home.join("other");
-    for args in [vec!["join", "lobby"], vec!["send", "lobby", text]] {
-        let output = huddle(&other).args(&args).args(["--directory", directory]).output().unwrap();
+    for args in [vec!["join", "lobby", "--directory", directory], vec!["send", "lobby", text, "--directory", directory]]
+    {
+        let output = run_huddle(&other, &args, "");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
 }
@@ -79,7 +80,7 @@ fn chatting_in_a_terminal() {
     let home = home();
     let directory = start_directory(home.path());
     let d = directory.address.clone();
-    let _group = Server::start(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data_dir(home.path())));
+    let _group = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data_dir(home.path())));
     common::eventually("lobby listed", || {
         huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
     });

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Server, data_dir, group_command, home};
+use common::{data_dir, group_command, home, start_server};
 use huddle::client::{Client, ClientError, Requester};
 use huddle::protocol::Address;
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ fn acknowledged_messages_survive_repeated_kill_9_exactly_once_and_in_order() {
     let home = home();
     let data = data_dir(home.path());
     let dead_directory = "127.0.0.1:1";
-    let mut group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", dead_directory, &data));
+    let mut group = start_server(group_command(home.path(), "g", "127.0.0.1:0", dead_directory, &data));
     let address = Address::parse(&group.address).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let results = Arc::new(Mutex::new(Vec::new()));
@@ -76,7 +76,7 @@ fn acknowledged_messages_survive_repeated_kill_9_exactly_once_and_in_order() {
         // The pause is the test's randomness, not a synchronisation.
         std::thread::sleep(random_pause(round));
         group.kill();
-        group = Server::start(group_command(home.path(), "g", &address.to_string(), dead_directory, &data));
+        group = start_server(group_command(home.path(), "g", &address.to_string(), dead_directory, &data));
     }
     std::thread::sleep(random_pause(kills));
     stop.store(true, Ordering::SeqCst);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Peer, Server, data_dir, group_command, home, seed, start_directory, start_group};
+use common::{Peer, data_dir, group_command, home, seed, start_directory, start_group, start_server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -72,7 +72,7 @@ fn kill_9_under_concurrent_senders_loses_no_acknowledged_message() {
         sender.join().unwrap();
     }
 
-    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &directory.address, &data));
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", &directory.address, &data));
     let peer = Peer::req(&group.address);
     let stored = history(&peer, "s0");
     let acknowledged = acknowledged.lock().unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Peer, Server, data_dir, eventually, group_command, home, seed};
+use common::{Peer, data_dir, eventually, group_command, home, seed, start_server};
 use huddle::client::live::Watch;
 use huddle::client::{Client, Requester};
 use huddle::protocol::{Address, WireMessage};
@@ -37,7 +37,7 @@ fn texts(messages: &[WireMessage]) -> Vec<String> {
 #[test]
 fn new_messages_are_pushed_once_and_in_order() {
     let home = home();
-    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
     let address = Address::parse(&group.address).unwrap();
     let mut sender = member(&address, "sender");
     member(&address, "watcher");
@@ -54,7 +54,7 @@ fn new_messages_are_pushed_once_and_in_order() {
 #[test]
 fn a_watch_starting_from_a_remembered_seq_shows_what_arrived_while_away() {
     let home = home();
-    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
     let address = Address::parse(&group.address).unwrap();
     let mut sender = member(&address, "sender");
     member(&address, "watcher");
@@ -69,7 +69,7 @@ fn a_watch_starting_from_a_remembered_seq_shows_what_arrived_while_away() {
 #[test]
 fn a_reader_too_slow_for_the_pushes_misses_nothing_and_slows_no_one() {
     let home = home();
-    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
     let address = Address::parse(&group.address).unwrap();
     member(&address, "slow");
     // A raw subscriber that never reads: the group must not wait for it.
@@ -103,7 +103,7 @@ fn sender_join(peer: &Peer) -> Vec<u8> {
 fn a_group_restart_is_noticed_and_the_gap_filled() {
     let home = home();
     let data = data_dir(home.path());
-    let mut group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data));
+    let mut group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data));
     let address = Address::parse(&group.address).unwrap();
     let mut sender = member(&address, "sender");
     member(&address, "watcher");
@@ -113,7 +113,7 @@ fn a_group_restart_is_noticed_and_the_gap_filled() {
     sender.send(&address, "before").unwrap();
     assert_eq!(texts(&collect(&mut watch, 1)), ["before"]);
     group.kill();
-    let _group = Server::start(group_command(home.path(), "g", &address.to_string(), NO_DIRECTORY, &data));
+    let _group = start_server(group_command(home.path(), "g", &address.to_string(), NO_DIRECTORY, &data));
     eventually("the group is back", || sender.send(&address, "after 1").is_ok());
     sender.send(&address, "after 2").unwrap();
     assert_eq!(texts(&collect(&mut watch, 2)), ["after 1", "after 2"]);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Peer, Server, data_dir, group_command, home, seed};
+use common::{Peer, data_dir, group_command, home, seed, start_server};
 
 const CLIENTS_PER_CONTEXT: usize = 250;
 /// A generous bound: a debug build with 1,000 connections stays far below.
@@ -49,7 +49,7 @@ fn a_thousand_concurrent_clients_are_all_answered_and_nothing_is_lost() {
     raise_file_limit();
     let clients: usize = std::env::var("HUDDLE_LOAD_CLIENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let home = home();
-    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", "127.0.0.1:1", &data_dir(home.path())));
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", "127.0.0.1:1", &data_dir(home.path())));
     let threads: Vec<_> = (0..clients.div_ceil(CLIENTS_PER_CONTEXT))
         .map(|chunk| {
             let address = group.address.clone();

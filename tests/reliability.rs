@@ -4,29 +4,17 @@
 
 mod common;
 
-use common::{DEADLINE, Peer, Server, data_dir, eventually, group_command, home, huddle, seed, start_directory};
-use std::io::Write;
+use common::{
+    DEADLINE, Peer, data_dir, eventually, group_command, home, huddle, run_huddle, seed, start_directory, start_server,
+};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-/// Runs `huddle user` with `script` on stdin; fails the test if it hangs.
+/// Runs `huddle user ARGS` with `script` on stdin.
 fn run_user(home: &Path, args: &[&str], script: &str) -> Output {
-    let mut child = huddle(home)
-        .arg("user")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        assert!(started.elapsed() < DEADLINE, "huddle user hung");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = std::iter::once("user").chain(args.iter().copied()).collect();
+    run_huddle(home, &args, script)
 }
 
 /// An address where nothing listens: a port the OS gave and took back.
@@ -56,7 +44,7 @@ fn a_dead_group_gives_a_clear_error_and_the_script_goes_on() {
 fn a_dead_directory_gives_a_clear_error_and_groups_serve_without_it() {
     let home = home();
     let dead = dead_address();
-    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data_dir(home.path())));
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data_dir(home.path())));
     let peer = Peer::req(&group.address);
     assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
     let output = run_user(home.path(), &[&dead, "--timeout", "1"], "get_group_list\n");
@@ -69,7 +57,7 @@ fn a_retry_with_the_same_msg_id_is_stored_once_even_across_a_restart() {
     let home = home();
     let data = data_dir(home.path());
     let dead = dead_address();
-    let mut group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
+    let mut group = start_server(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
     let send = r#"{"action": "sendMessage", "user_uuid": "u", "message": "once", "msg_id": "id-1"}"#;
     let peer = Peer::req(&group.address);
     assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
@@ -77,7 +65,7 @@ fn a_retry_with_the_same_msg_id_is_stored_once_even_across_a_restart() {
     assert_eq!(peer.ask_str(send), r#"{"response": "SUCCESS", "seq": 1}"#);
     assert_eq!(peer.ask_str(send), r#"{"response": "SUCCESS", "seq": 1}"#);
     group.kill();
-    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
     let peer = Peer::req(&group.address);
     assert_eq!(peer.ask_str(send), r#"{"response": "SUCCESS", "seq": 1}"#);
     let history: serde_json::Value = serde_json::from_str(&peer.ask_str(&seed::get("u", None))).unwrap();
@@ -93,14 +81,14 @@ fn a_heartbeating_group_is_unlisted_when_dead_and_listed_again_when_back() {
     let home = home();
     let directory = start_directory(home.path());
     let data = data_dir(home.path());
-    let mut group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &directory.address, &data));
+    let mut group = start_server(group_command(home.path(), "g", "127.0.0.1:0", &directory.address, &data));
     let address = group.address.clone();
     let peer = Peer::req(&directory.address);
     let entry = vec![format!("g - {address}")];
     eventually("listed", || listed(&peer) == entry);
     group.kill();
     eventually("unlisted within 10 s", || listed(&peer).is_empty());
-    let _group = Server::start(group_command(home.path(), "g", &address, &directory.address, &data));
+    let _group = start_server(group_command(home.path(), "g", &address, &directory.address, &data));
     eventually("listed again", || listed(&peer) == entry);
 }
 
@@ -111,14 +99,14 @@ fn a_group_that_registered_once_is_probed_and_remembered_across_directory_restar
     let start = |home: &Path| {
         let mut command = huddle(home);
         command.args(["directory", "--bind", "127.0.0.1:0", "--data"]).arg(&directory_data);
-        Server::start(command)
+        start_server(command)
     };
     let mut directory = start(home.path());
     // A group that will not heartbeat to this directory, registered once in
     // the seed's bytes, as the seed's group.py does.
     let dead = dead_address();
     let group_data = data_dir(home.path());
-    let mut group = Server::start(group_command(home.path(), "seedlike", "127.0.0.1:0", &dead, &group_data));
+    let mut group = start_server(group_command(home.path(), "seedlike", "127.0.0.1:0", &dead, &group_data));
     let address = group.address.clone();
     let peer = Peer::req(&directory.address);
     assert_eq!(peer.ask_str(&seed::register("seedlike", &address)), "SUCCESS");
@@ -127,7 +115,7 @@ fn a_group_that_registered_once_is_probed_and_remembered_across_directory_restar
 
     group.kill();
     eventually("unlisted within 10 s of dying", || listed(&peer).is_empty());
-    let _group = Server::start(group_command(home.path(), "seedlike", &address, &dead, &group_data));
+    let _group = start_server(group_command(home.path(), "seedlike", &address, &dead, &group_data));
     eventually("listed within 10 s of answering again", || listed(&peer) == entry);
 
     // A restarted directory remembers it without a new registration.
@@ -142,12 +130,12 @@ fn sigterm_stops_a_group_cleanly_with_its_data_intact() {
     let home = home();
     let data = data_dir(home.path());
     let dead = dead_address();
-    let mut group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
+    let mut group = start_server(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
     let peer = Peer::req(&group.address);
     assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
     assert_eq!(peer.ask_str(&seed::send("u", "kept")), seed::SUCCESS);
-    assert!(group.terminate().success(), "exit status 0 after SIGTERM");
-    let group = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
+    assert!(group.terminate().unwrap().success(), "exit status 0 after SIGTERM");
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", &dead, &data));
     assert!(Peer::req(&group.address).ask_str(&seed::get("u", None)).contains("kept"));
 }
 
@@ -186,7 +174,7 @@ fn refused_start(home: &Path, data: &Path) -> String {
 fn a_group_refuses_to_start_on_a_locked_or_damaged_store_and_says_what_to_do() {
     let home = home();
     let data = data_dir(home.path());
-    let _running = Server::start(group_command(home.path(), "g", "127.0.0.1:0", &dead_address(), &data));
+    let _running = start_server(group_command(home.path(), "g", "127.0.0.1:0", &dead_address(), &data));
     let error = refused_start(home.path(), &data);
     assert!(error.contains("in use by another process") && error.contains("--data"), "{error}");
 
@@ -203,7 +191,7 @@ fn a_full_store_answers_failed_and_acknowledges_nothing_it_did_not_store() {
     let data = data_dir(home.path());
     let mut command = group_command(home.path(), "g", "127.0.0.1:0", &dead_address(), &data);
     command.args(["--max-data-bytes", "65536"]);
-    let group = Server::start(command);
+    let group = start_server(command);
     let peer = Peer::req(&group.address);
     assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
     let big = "x".repeat(8000);
@@ -226,7 +214,7 @@ fn limits_on_members_and_user_ids_are_answered_with_the_flag_to_change() {
     let home = home();
     let mut command = group_command(home.path(), "g", "127.0.0.1:0", &dead_address(), &data_dir(home.path()));
     command.args(["--max-members", "2", "--max-user-id-bytes", "8"]);
-    let group = Server::start(command);
+    let group = start_server(command);
     let peer = Peer::req(&group.address);
     assert_eq!(peer.ask_str(&seed::join("a")), seed::SUCCESS);
     assert_eq!(peer.ask_str(&seed::join("b")), seed::SUCCESS);

@@ -3,16 +3,15 @@
 
 mod common;
 
-use common::{Peer, Server, data_dir, eventually, group_command, home, huddle, seed, start_directory};
-use std::io::{BufRead, BufReader, Write};
+use common::{
+    Peer, data_dir, eventually, group_command, home, huddle, run_huddle, seed, start_directory, start_server,
+};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Output, Stdio};
 
 fn run(home: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child =
-        huddle(home).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    run_huddle(home, args, stdin)
 }
 
 fn json_lines(output: &Output) -> Vec<serde_json::Value> {
@@ -25,7 +24,7 @@ fn a_script_joins_sends_and_reads_by_group_name() {
     let home = home();
     let directory = start_directory(home.path());
     let group =
-        Server::start(group_command(home.path(), "ops", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
+        start_server(group_command(home.path(), "ops", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
     let d = directory.address.as_str();
     let peer = Peer::req(d);
     eventually("listed", || peer.ask_str(&seed::group_list("u")).contains("ops"));
@@ -83,7 +82,7 @@ fn watch_prints_the_backlog_then_each_new_message_as_json_lines() {
     let home = home();
     let directory = start_directory(home.path());
     let group =
-        Server::start(group_command(home.path(), "g", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
+        start_server(group_command(home.path(), "g", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
     let g = group.address.as_str();
     json_lines(&run(home.path(), &["join", g, "--json"], ""));
     for text in ["one", "two", "three"] {

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{Server, huddle};
-use std::io::Write;
+use common::{Server, huddle, run_huddle, start_server};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn python(script: &str, args: &[&str]) -> Server {
     let available = Command::new("python3").args(["-c", "import zmq"]).status().map(|s| s.success());
@@ -17,20 +16,12 @@ fn python(script: &str, args: &[&str]) -> Server {
     );
     let mut command = Command::new("python3");
     command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script)).args(args);
-    Server::start(command)
+    start_server(command)
 }
 
 /// Runs `huddle user` against `directory` with `script` on stdin.
 fn run_user(home: &Path, directory: &str, script: &str) -> (String, String, bool) {
-    let mut child = huddle(home)
-        .args(["user", directory, "--timeout", "5"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run_huddle(home, &["user", directory, "--timeout", "5"], script);
     (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap(), output.status.success())
 }
 
@@ -83,7 +74,7 @@ fn huddles_group_registers_with_the_seeds_directory() {
     let data = home.path().join("data");
     let mut command = huddle(home.path());
     command.args(["group", "huddle group", "127.0.0.1:0", &directory.address, "--data"]).arg(&data);
-    let group = Server::start(command);
+    let group = start_server(command);
     let expected = format!("huddle group - {}\n", group.address);
     common::eventually("the seed's directory lists huddle's group", || {
         let (out, _, _) = run_user(home.path(), &directory.address, "get_group_list\n");

@@ -1,4 +1,4 @@
-//! Starting a `huddle` server as a child process and learning its address
+//! Starting a `huddle` server (or any server that prints such a line) as a child process and learning its address
 //! from the first line it prints ("... listening on ADDRESS, ..."). The bench
 //! and the tests both start servers this way, on ports the OS picks.
 
@@ -29,6 +29,16 @@ impl SpawnedServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for its exit status.
+    pub fn terminate(&mut self) -> io::Result<std::process::ExitStatus> {
+        let pid = libc::pid_t::try_from(self.child.id()).map_err(io::Error::other)?;
+        // SAFETY: kill(2) with a pid of our own child and a valid signal.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.child.wait()
     }
 
     /// Kills the process (SIGKILL) and reaps it.

@@ -65,13 +65,7 @@ pub fn join<W: Write>(
     group: &str,
     out: &mut Output<W>,
 ) -> Result<(), CommandError> {
-    let group = client.resolve(directory, group)?;
-    client.join(&group.address)?;
-    out.line(
-        format!("joined {group}"),
-        json!({"group": group.address.to_string(), "name": group.name, "joined": true}),
-    )?;
-    Ok(())
+    change_membership(client, directory, group, out, Membership::Join)
 }
 
 /// `huddle leave GROUP`.
@@ -81,9 +75,34 @@ pub fn leave<W: Write>(
     group: &str,
     out: &mut Output<W>,
 ) -> Result<(), CommandError> {
+    change_membership(client, directory, group, out, Membership::Leave)
+}
+
+#[derive(Clone, Copy)]
+enum Membership {
+    Join,
+    Leave,
+}
+
+fn change_membership<W: Write>(
+    client: &mut Client,
+    directory: &Address,
+    group: &str,
+    out: &mut Output<W>,
+    change: Membership,
+) -> Result<(), CommandError> {
     let group = client.resolve(directory, group)?;
-    client.leave(&group.address)?;
-    out.line(format!("left {group}"), json!({"group": group.address.to_string(), "name": group.name, "left": true}))?;
+    let key = match change {
+        Membership::Join => {
+            client.join(&group.address)?;
+            "joined"
+        }
+        Membership::Leave => {
+            client.leave(&group.address)?;
+            "left"
+        }
+    };
+    out.line(format!("{key} {group}"), json!({"group": group.address.to_string(), "name": group.name, key: true}))?;
     Ok(())
 }
 

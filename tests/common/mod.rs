@@ -2,9 +2,9 @@
 //! ports, raw ZeroMQ peers that send exact bytes, and polling with deadlines.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long any condition in a test may take before the test fails.
@@ -17,56 +17,31 @@ pub fn huddle(home: &Path) -> Command {
     command
 }
 
-/// A server process, killed when dropped.
-pub struct Server {
-    pub child: Child,
-    pub address: String,
-    pub stdout: BufReader<ChildStdout>,
+pub use huddle::bench::spawn::SpawnedServer as Server;
+
+/// Starts a server process and waits for its ready line.
+pub fn start_server(command: Command) -> Server {
+    Server::start(command).expect("the server starts and prints where it listens")
 }
 
-impl Server {
-    /// Starts `command` and waits for its first stdout line, which ends with
-    /// the address it listens on (after "listening on ", up to a comma).
-    pub fn start(mut command: Command) -> Server {
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start huddle");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the ready line");
-        let address = line
-            .split("listening on ")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no address in ready line {line:?}"))
-            .split(',')
-            .next()
-            .unwrap()
-            .trim()
-            .to_owned();
-        Server { child, address, stdout }
+/// Runs `huddle ARGS` with `stdin` on its standard input; fails the test if
+/// it does not finish within the deadline (a hang is a bug).
+pub fn run_huddle(home: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child =
+        huddle(home).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < DEADLINE, "huddle {args:?} hung");
+        std::thread::sleep(Duration::from_millis(20));
     }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
+    child.wait_with_output().unwrap()
 }
 
 pub fn start_directory(home: &Path) -> Server {
     let mut command = huddle(home);
     command.args(["directory", "--bind", "127.0.0.1:0"]);
-    Server::start(command)
+    start_server(command)
 }
 
 pub fn group_command(home: &Path, name: &str, address: &str, directory: &str, data: &Path) -> Command {
@@ -76,7 +51,7 @@ pub fn group_command(home: &Path, name: &str, address: &str, directory: &str, da
 }
 
 pub fn start_group(home: &Path, name: &str, directory: &str, data: &Path) -> Server {
-    Server::start(group_command(home, name, "127.0.0.1:0", directory, data))
+    start_server(group_command(home, name, "127.0.0.1:0", directory, data))
 }
 
 /// A REQ peer that sends exact bytes, as the seed's client does.
@@ -182,13 +157,6 @@ pub mod seed {
         format!(r#"{{"action": "getMessage", "user_uuid": "{user}", "timestamp": {timestamp}}}"#)
     }
     pub const SUCCESS: &str = r#"{"response": "SUCCESS"}"#;
-}
-
-/// Reads everything a child wrote to a pipe.
-pub fn read_all(mut reader: impl Read) -> String {
-    let mut text = String::new();
-    reader.read_to_string(&mut text).unwrap();
-    text
 }
 
 /// A fresh directory for one test's processes.
