@@ -4,7 +4,7 @@
 //! [`super::chat`]); with a script piped on stdin it prints only results, so
 //! a script written for the seed keeps running.
 
-use super::chat::{KnownGroups, Live, Terminal};
+use super::chat::{KnownGroups, Live, Terminal, format_message};
 use super::{Client, ClientError, NamedGroup, since};
 use crate::protocol::{Address, WireMessage, split_group_list_entry};
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -187,7 +187,11 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                     }
                 };
                 for message in &messages {
-                    writeln!(self.out, "{}", show(message))?;
+                    let shown = match &self.live {
+                        Some(_) => format_message(&group, message, self.client.user_uuid()),
+                        None => show(message),
+                    };
+                    writeln!(self.out, "{shown}")?;
                 }
             }
             (slash, _) if slash.starts_with('/') => return Err(CommandError::Usage(command.to_owned())),
