@@ -5,7 +5,8 @@
 #   - huddle: durable sendMessage at 64 users and at 1, getMessage, fan-out
 #     to 10/100/1,000 watching members at 1,000 messages/s, idle CPU
 #   - Redis Streams XADD with appendfsync always and everysec (redis-benchmark,
-#     same number of clients, 100-byte values)
+#     same number of clients, 100-byte values); Redis pub/sub and XREAD BLOCK
+#     on the same fan-out as huddle's (examples/redis_fanout.rs)
 #   - the seed's group server as reconstructed in tests/python (in memory)
 # Usage: scripts/bench.sh            (DURATION=5 USERS=64 BIG_HISTORY=1000000)
 # Needs redis-server and redis-benchmark (apt-get install redis-server redis-tools)
@@ -18,6 +19,7 @@ BIG_HISTORY=${BIG_HISTORY:-1000000}
 REQUESTS=${REQUESTS:-200000}
 
 cargo build --release --quiet
+cargo build --release --quiet --example redis_fanout
 huddle=target/release/huddle
 work=$(mktemp -d)
 trap 'redis-cli -p 6399 shutdown nosave >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -44,7 +46,7 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
     for fsync in always everysec; do
         mkdir -p "$work/redis-$fsync"
         redis-server --port 6399 --dir "$work/redis-$fsync" --appendonly yes --appendfsync "$fsync" \
-            --save '' --daemonize yes --pidfile "$work/redis-$fsync/pid" >/dev/null
+            --save '' --daemonize yes --pidfile "$work/redis-$fsync/pid" --maxclients 10000 >/dev/null
         until redis-cli -p 6399 ping >/dev/null 2>&1; do sleep 0.1; done
         pid=$(cat "$work/redis-$fsync/pid")
         before=$(cpu_ticks "$pid")
@@ -53,6 +55,13 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
         ticks_per_second=$(getconf CLK_TCK)
         echo "$csv" | awk -F'"' -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$REQUESTS" -v f="$fsync" -v u="$USERS" \
             '{printf "redis-xadd   appendfsync %-14s %4d users x1 %10.0f/s   p50 %7.3f ms  p99 %7.3f ms                     server %.1f µs CPU/ack\n", f, u, $4, $10, $14, t * 1e6 / hz / n}'
+        if [ "$fsync" = always ]; then
+            for members in 10 100 1000; do
+                for mode in pubsub xread; do
+                    target/release/examples/redis_fanout "$mode" "$members" 1000 "$DURATION" redis://127.0.0.1:6399/
+                done
+            done
+        fi
         redis-cli -p 6399 shutdown nosave >/dev/null 2>&1 || true
         while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     done
