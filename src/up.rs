@@ -94,7 +94,9 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     }
     stopped?;
     if session.is_finished() {
-        let outcome = session.join().unwrap_or(Ok(Outcome::default()));
+        let outcome = session
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the client stopped on an internal error (a bug)")));
         return outcome.map_err(UpError::Input);
     }
     // Stopped by a signal while the session waits for input: nothing failed.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Peer, data_dir, eventually, group_command, home, seed, start_server};
+use common::{Peer, Server, data_dir, eventually, group_command, home, seed, start_server};
 use huddle::client::live::Watch;
 use huddle::client::{Client, Requester};
 use huddle::protocol::{Address, WireMessage};
@@ -30,6 +30,15 @@ fn collect(watch: &mut Watch, count: usize) -> Vec<WireMessage> {
     seen
 }
 
+/// A group with a member `sender` (returned) and a member `watcher`.
+fn group_with_sender_and_watcher(home: &std::path::Path) -> (Server, Address, Client) {
+    let group = start_server(group_command(home, "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home)));
+    let address = Address::parse(&group.address).unwrap();
+    let sender = member(&address, "sender");
+    member(&address, "watcher");
+    (group, address, sender)
+}
+
 fn texts(messages: &[WireMessage]) -> Vec<String> {
     messages.iter().map(|m| m.message.clone()).collect()
 }
@@ -37,10 +46,7 @@ fn texts(messages: &[WireMessage]) -> Vec<String> {
 #[test]
 fn new_messages_are_pushed_once_and_in_order() {
     let home = home();
-    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
-    let address = Address::parse(&group.address).unwrap();
-    let mut sender = member(&address, "sender");
-    member(&address, "watcher");
+    let (_group, address, mut sender) = group_with_sender_and_watcher(home.path());
     let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", None, 0, TIMEOUT).unwrap();
     assert!(watch.next(Duration::from_millis(300)).unwrap().is_empty(), "nothing old with no backlog");
     for n in 0..20 {
@@ -54,10 +60,7 @@ fn new_messages_are_pushed_once_and_in_order() {
 #[test]
 fn a_watch_starting_from_a_remembered_seq_shows_what_arrived_while_away() {
     let home = home();
-    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
-    let address = Address::parse(&group.address).unwrap();
-    let mut sender = member(&address, "sender");
-    member(&address, "watcher");
+    let (_group, address, mut sender) = group_with_sender_and_watcher(home.path());
     for n in 1..=5 {
         sender.send(&address, &format!("m{n}")).unwrap();
     }

@@ -44,6 +44,8 @@ pub enum GroupError {
     Store(#[from] StoreError),
     #[error("ZeroMQ failed: {0}")]
     Zmq(#[from] zmq::Error),
+    #[error("the group server stopped on an internal error (a bug): its log above says where")]
+    Crashed,
 }
 
 pub struct GroupServer {
@@ -258,7 +260,7 @@ impl RunningGroup {
     /// Waits for the server to stop (after the shutdown is triggered). The
     /// registration thread stops on its own: nothing it holds needs a flush.
     pub fn wait(self) -> Result<(), GroupError> {
-        self.server.join().unwrap_or_else(|_| Ok(()))
+        self.server.join().unwrap_or(Err(GroupError::Crashed))
     }
 }
 
