@@ -75,17 +75,17 @@ pub enum Appended {
 /// What went wrong with the store, in words a user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create the data directory {path}: {source}; pass --data with a writable directory")]
+    #[error("cannot create the data directory {path}; pass --data with a writable directory")]
     CreateDir { path: String, source: std::io::Error },
     #[error(
         "the database {path} is in use by another process (another `huddle group` with the same data?): \
          stop it, or pass --data with another directory"
     )]
     Locked { path: String },
-    #[error("cannot open the database {path}: {source}; check that the directory is writable, or pass --data")]
+    #[error("cannot open the database {path}; check that the directory is writable, or pass --data")]
     Open { path: String, source: rusqlite::Error },
     #[error(
-        "the database {path} is damaged or not a huddle database ({source}): move it aside to start afresh, \
+        "the database {path} is damaged or not a huddle database: move it aside to start afresh, \
          or pass --data with another directory"
     )]
     Damaged { path: String, source: rusqlite::Error },
