@@ -103,6 +103,29 @@ fn sender_join(peer: &Peer) -> Vec<u8> {
 }
 
 #[test]
+fn a_group_restart_is_noticed_at_once_without_waiting_for_the_renewal() {
+    let home = home();
+    let data = data_dir(home.path());
+    let mut group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data));
+    let address = Address::parse(&group.address).unwrap();
+    let mut sender = member(&address, "sender");
+    member(&address, "watcher");
+    // The default renewal (10 s) is longer than what this test allows.
+    let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", Some(0), 0, TIMEOUT).unwrap();
+    sender.send(&address, "before").unwrap();
+    assert_eq!(texts(&collect(&mut watch, 1)), ["before"]);
+    group.kill();
+    // Let the watch see the connection drop before the group is back.
+    watch.next(Duration::from_millis(300)).unwrap();
+    let _group = start_server(group_command(home.path(), "g", &address.to_string(), NO_DIRECTORY, &data));
+    let started = Instant::now();
+    eventually("the group is back", || sender.send(&address, "after").is_ok());
+    assert_eq!(texts(&collect(&mut watch, 1)), ["after"]);
+    let waited = started.elapsed();
+    assert!(waited < huddle::client::live::RENEW_INTERVAL / 2, "resubscribed long before the renewal: {waited:?}");
+}
+
+#[test]
 fn a_group_restart_is_noticed_and_the_gap_filled() {
     let home = home();
     let data = data_dir(home.path());

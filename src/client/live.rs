@@ -7,7 +7,10 @@
 //! trusts seqs, not pushes: a push beyond the next expected seq, or a
 //! subscribe reply announcing a later seq, makes it read the gap from history
 //! first. It renews its subscription every [`RENEW_INTERVAL`]; a renewal
-//! left unanswered means a new connection and a new subscription.
+//! left unanswered means a new connection and a new subscription. It also
+//! watches its connection (a ZeroMQ socket monitor): when the connection
+//! comes back after a drop — the group restarted and lost its in-memory
+//! subscriptions — it subscribes again at once instead of at the next renewal.
 
 use super::{Client, ClientError, Requester};
 use crate::protocol::{Address, GroupRequest, Incoming, Membership, Status, WireMessage, encode};
@@ -23,6 +26,10 @@ pub struct Watch {
     group: Address,
     user_uuid: String,
     socket: zmq::Socket,
+    /// Connection events of `socket`.
+    monitor: zmq::Socket,
+    /// The connection dropped: subscribe again once it is back.
+    dropped: bool,
     history: Client,
     timeout: Duration,
     /// The last seq handed out; `None` until the first subscribe reply.
@@ -47,12 +54,14 @@ impl Watch {
         timeout: Duration,
     ) -> Result<Watch, ClientError> {
         let history = Client::new(Requester::new(context.clone(), timeout), user_uuid.to_owned());
-        let socket = connect(context, group)?;
+        let (socket, monitor) = connect(context, group)?;
         let mut watch = Watch {
             context: context.clone(),
             group: group.clone(),
             user_uuid: user_uuid.to_owned(),
             socket,
+            monitor,
+            dropped: false,
             history,
             timeout,
             last_seq,
@@ -92,11 +101,12 @@ impl Watch {
                 && now >= sent + self.timeout
             {
                 // No answer to the subscription: start over on a new connection.
-                self.socket = connect(&self.context, &self.group)?;
+                (self.socket, self.monitor) = connect(&self.context, &self.group)?;
                 self.subscribe()?;
             } else if now >= self.renew_at {
                 self.subscribe()?;
             }
+            self.follow_connection()?;
             self.receive(&mut news)?;
             let now = Instant::now();
             if !news.is_empty() || now >= deadline {
@@ -107,7 +117,8 @@ impl Watch {
                 until = until.min(sent + self.timeout);
             }
             let wait_ms = until.saturating_duration_since(now).as_millis().max(1) as i64;
-            self.socket.poll(zmq::POLLIN, wait_ms).map_err(|source| self.transport(source))?;
+            let mut items = [self.socket.as_poll_item(zmq::POLLIN), self.monitor.as_poll_item(zmq::POLLIN)];
+            zmq::poll(&mut items, wait_ms).map_err(|source| self.transport(source))?;
         }
     }
 
@@ -123,6 +134,23 @@ impl Watch {
         let now = Instant::now();
         self.awaiting.get_or_insert(now);
         self.renew_at = now + self.renew_every;
+        Ok(())
+    }
+
+    /// Subscribes again when the connection is back after a drop.
+    fn follow_connection(&mut self) -> Result<(), ClientError> {
+        while let Ok(event) = self.monitor.recv_multipart(zmq::DONTWAIT) {
+            let Some(id) = event.first().and_then(|frame| frame.get(..2)) else { continue };
+            match zmq::SocketEvent::from_raw(u16::from_le_bytes([id[0], id[1]])) {
+                zmq::SocketEvent::DISCONNECTED => self.dropped = true,
+                zmq::SocketEvent::CONNECTED if self.dropped => {
+                    self.dropped = false;
+                    self.awaiting = None;
+                    self.subscribe()?;
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 
@@ -204,10 +232,17 @@ impl Watch {
     }
 }
 
-fn connect(context: &zmq::Context, group: &Address) -> Result<zmq::Socket, ClientError> {
+/// A DEALER connected to `group`, and a socket reporting its connection events.
+fn connect(context: &zmq::Context, group: &Address) -> Result<(zmq::Socket, zmq::Socket), ClientError> {
     let transport = |source| ClientError::Transport { kind: "group", address: group.clone(), source };
     let socket = context.socket(zmq::DEALER).map_err(transport)?;
     socket.set_linger(0).map_err(transport)?;
+    let events = format!("inproc://huddle-watch-{}", uuid::Uuid::new_v4());
+    let wanted = zmq::SocketEvent::CONNECTED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
+    socket.monitor(&events, wanted).map_err(transport)?;
+    let monitor = context.socket(zmq::PAIR).map_err(transport)?;
+    monitor.set_linger(0).map_err(transport)?;
+    monitor.connect(&events).map_err(transport)?;
     socket.connect(&group.endpoint()).map_err(transport)?;
-    Ok(socket)
+    Ok((socket, monitor))
 }
