@@ -5,7 +5,7 @@ mod common;
 
 use common::{DEADLINE, data_dir, group_command, home, huddle, run_huddle, start_directory, start_server};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A tmux server of the test's own, killed when dropped.
@@ -52,7 +52,8 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+        let mut kill = Command::new("tmux");
+        let _ = kill.args(["-L", &self.socket, "kill-server"]).stderr(Stdio::null()).status();
     }
 }
 
@@ -112,7 +113,12 @@ fn chatting_in_a_terminal() {
     // Leave the session; what arrives meanwhile is shown on return, once.
     tmux.keys(&["C-u", "/quit", "Enter"]);
     let started = Instant::now();
-    while Command::new("tmux").args(["-L", &tmux.socket, "has-session", "-t", "chat"]).status().unwrap().success() {
+    let running = || {
+        let mut check = Command::new("tmux");
+        check.args(["-L", &tmux.socket, "has-session", "-t", "chat"]).stderr(Stdio::null());
+        check.status().unwrap().success()
+    };
+    while running() {
         assert!(started.elapsed() < DEADLINE, "the client did not exit");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -122,4 +128,27 @@ fn chatting_in_a_terminal() {
     let screen = tmux.wait_for("the catch-up", |s| s.contains("while you were away 2"));
     assert_eq!(screen.matches("while you were away 1").count(), 1, "{screen}");
     assert!(!screen.contains("hi from a script"), "nothing shown twice:\n{screen}");
+}
+
+#[test]
+fn a_name_two_groups_share_is_a_question() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let d = directory.address.clone();
+    let first = start_server(group_command(home.path(), "twin", "127.0.0.1:0", &d, &home.path().join("first")));
+    let second = start_server(group_command(home.path(), "twin", "127.0.0.1:0", &d, &home.path().join("second")));
+    common::eventually("both listed", || {
+        let listed = run_huddle(home.path(), &["groups", "--directory", &d], "").stdout;
+        String::from_utf8_lossy(&listed).matches("twin - ").count() == 2
+    });
+    let tmux = Tmux::start(&user_command(home.path(), &d));
+    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    tmux.keys(&["/join twin", "Enter"]);
+    let screen = tmux.wait_for("the question", |s| s.contains("which one? [1-2]"));
+    assert!(screen.contains("\"twin\" names 2 groups:"), "{screen}");
+    let listed: Vec<&str> = screen.lines().filter(|l| l.trim_start().starts_with(['1', '2'])).collect();
+    let chosen = if listed[1].contains(&second.address) { "2" } else { "1" };
+    tmux.keys(&[chosen, "Enter"]);
+    tmux.wait_for("the join", |s| s.contains(&format!("joined twin ({})", second.address)));
+    drop(first);
 }

@@ -110,10 +110,7 @@ impl Client {
         match matches.len() {
             1 => Ok(matches.into_iter().next().expect("one match")),
             0 => Err(ClientError::UnknownGroup { name: group.to_owned(), directory: directory.clone() }),
-            _ => Err(ClientError::AmbiguousGroup {
-                name: group.to_owned(),
-                addresses: matches.iter().map(|m| m.address.to_string()).collect::<Vec<_>>().join(", "),
-            }),
+            _ => Err(ClientError::AmbiguousGroup { name: group.to_owned(), candidates: matches }),
         }
     }
 

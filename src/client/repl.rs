@@ -150,7 +150,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 }
             }
             ("/join", [group]) => {
-                let group = self.client.resolve(&self.directory, group)?;
+                let group = self.resolve(group)?;
                 self.client.join(&group.address)?;
                 if let Some(live) = &mut self.live {
                     live.watch(&group);
@@ -160,7 +160,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             }
             ("/leave", [] | [_]) => {
                 let group = match args.first() {
-                    Some(group) => self.client.resolve(&self.directory, group)?,
+                    Some(group) => self.resolve(group)?,
                     None => self.current.clone().ok_or(CommandError::NoCurrentGroup)?,
                 };
                 self.client.leave(&group.address)?;
@@ -173,9 +173,9 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 writeln!(self.out, "left {group}")?;
             }
             ("/msg", [group, _, ..]) => {
-                let text = rest_after(line, 2);
-                let group = self.client.resolve(&self.directory, group)?;
-                self.send(&group, text)?;
+                let text = rest_after(line, 2).to_owned();
+                let group = self.resolve(group)?;
+                self.send(&group, &text)?;
             }
             ("/history", _) => {
                 let group = self.current.clone().ok_or(CommandError::NoCurrentGroup)?;
@@ -201,6 +201,26 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             },
         }
         Ok(())
+    }
+
+    /// The group `name` means. A name several groups share is a question to
+    /// a person at a terminal, and an error for a script.
+    fn resolve(&mut self, name: &str) -> Result<NamedGroup, CommandError> {
+        match self.client.resolve(&self.directory, name) {
+            Err(ClientError::AmbiguousGroup { name, candidates }) if self.interactive => {
+                writeln!(self.out, "{name:?} names {} groups:", candidates.len())?;
+                for (number, group) in candidates.iter().enumerate() {
+                    writeln!(self.out, "  {}) {}", number + 1, group.address)?;
+                }
+                let answer = self.input.read_line(&format!("which one? [1-{}] ", candidates.len()))?;
+                let chosen = answer.and_then(|answer| answer.trim().parse::<usize>().ok());
+                match chosen.and_then(|number| number.checked_sub(1)).and_then(|index| candidates.get(index)) {
+                    Some(group) => Ok(group.clone()),
+                    None => Err(CommandError::NoChoice),
+                }
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Sends `text`; at a terminal the group's echo shows it, in a script a
@@ -301,6 +321,8 @@ enum CommandError {
     Usage(String),
     #[error("you are not talking in a group: /join one first")]
     NoCurrentGroup,
+    #[error("no group chosen: answer with one of the numbers shown, or give the group as IP:PORT")]
+    NoChoice,
     #[error("the input ended before the line {END_OF_MESSAGE}: the message was not sent")]
     UnfinishedMessage,
     #[error(transparent)]

@@ -28,8 +28,11 @@ pub enum ClientError {
     BadTimestamp(crate::protocol::timestamp::BadTimestamp),
     #[error("no group named {name:?} is listed by the directory {directory}: `huddle groups` lists them")]
     UnknownGroup { name: String, directory: Address },
-    #[error("{name:?} names several groups ({addresses}): give the one you mean as IP:PORT")]
-    AmbiguousGroup { name: String, addresses: String },
+    #[error(
+        "{name:?} names several groups ({}): give the one you mean as IP:PORT",
+        candidates.iter().map(|group| group.address.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    AmbiguousGroup { name: String, candidates: Vec<super::NamedGroup> },
 }
 
 impl ClientError {
