@@ -47,7 +47,7 @@ enum Command {
         /// Where to listen: tcp://*:5555, 10.0.0.2:5555, 127.0.0.1:0 for any free port.
         #[arg(long, default_value = "tcp://*:5555")]
         bind: String,
-        /// Where registrations are kept [default: $XDG_DATA_HOME/huddle/directory].
+        /// Where registrations are kept [default: $XDG_DATA_HOME/huddle/directory/PORT].
         #[arg(long)]
         data: Option<PathBuf>,
     },
@@ -364,7 +364,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Up { directory_port, user } => {
             let config = up::UpConfig {
                 directory: Address { host: "127.0.0.1".into(), port: directory_port },
-                directory_data: paths::directory_data_dir(),
+                directory_data: paths::directory_data_dir(directory_port),
                 lobby_data: paths::group_data_dir(up::LOBBY),
                 user_id: user.user_id()?,
                 timeout: user.timeout()?,
@@ -376,7 +376,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Directory { bind, data } => {
             let shutdown = stop_on_signals()?;
-            let data = data.unwrap_or_else(paths::directory_data_dir);
+            let port = bind.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(DIRECTORY_PORT);
+            let data = data.unwrap_or_else(|| paths::directory_data_dir(port));
             let server = DirectoryServer::bind(&zmq::Context::new(), &bind, &data)?;
             println!("huddle directory listening on {}", server.address());
             server.run(&shutdown)?;

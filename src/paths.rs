@@ -24,9 +24,10 @@ pub fn group_data_dir(name: &str) -> PathBuf {
     data_dir().join("groups").join(folder_name(name))
 }
 
-/// `$XDG_DATA_HOME/huddle/directory`.
-pub fn directory_data_dir() -> PathBuf {
-    data_dir().join("directory")
+/// `$XDG_DATA_HOME/huddle/directory/PORT`: one per port, so that two
+/// directories on one machine keep their registrations apart.
+pub fn directory_data_dir(port: u16) -> PathBuf {
+    data_dir().join("directory").join(port.to_string())
 }
 
 /// A group name made safe as one folder name.

@@ -16,7 +16,11 @@ pub const DEFAULT_TRIES: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("no answer from {kind} {address} after {tries} tries in {:.1} s: is it running?", elapsed.as_secs_f64())]
+    #[error(
+        "no answer from {kind} {address} after {tries} tries in {:.1} s: is it running? {}",
+        elapsed.as_secs_f64(),
+        start_hint(kind)
+    )]
     NoAnswer { kind: &'static str, address: Address, tries: u32, elapsed: Duration },
     #[error("cannot talk to {kind} {address}: {source}")]
     Transport { kind: &'static str, address: Address, source: zmq::Error },
@@ -33,6 +37,14 @@ pub enum ClientError {
         candidates.iter().map(|group| group.address.to_string()).collect::<Vec<_>>().join(", ")
     )]
     AmbiguousGroup { name: String, candidates: Vec<super::NamedGroup> },
+}
+
+/// What to do about a peer that does not answer.
+fn start_hint(kind: &str) -> &'static str {
+    match kind {
+        "directory" => "(`huddle directory` starts one; `huddle up` starts everything on this machine)",
+        _ => "(`huddle groups` lists the groups that answer)",
+    }
 }
 
 impl ClientError {
