@@ -4,20 +4,25 @@
 //! acknowledgements per second, latency percentiles and, when it can see the
 //! server process, the server's CPU time per acknowledgement and its memory.
 //!
-//! [`load`] is the load generator, [`process`] reads a server's costs,
-//! [`spawn`] starts servers, [`fsync`] measures the disk's ceiling.
+//! [`load`] is the load generator, [`fanout`] its live-delivery twin,
+//! [`process`] reads a server's costs, [`spawn`] starts servers (`servers`
+//! picks which), [`fsync`] measures the disk's ceiling, and [`Report`] is
+//! what each run prints.
 
 pub mod fanout;
 pub mod fsync;
 pub mod load;
 pub mod process;
+mod report;
+mod servers;
 pub mod spawn;
+
+pub use report::{Percentiles, Report};
+use servers::Servers;
 
 use crate::protocol::{GetMessages, GroupRequest, Membership, SendMessage, encode};
 use load::{Load, LoadResult};
 use process::Watched;
-use serde::Serialize;
-use spawn::{SpawnedServer, huddle_command};
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,146 +48,6 @@ pub struct Options {
     pub message_bytes: usize,
     /// Print a progress bar (at a terminal, without `--json`).
     pub progress: bool,
-}
-
-/// One measured line.
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub mode: String,
-    pub target: String,
-    pub users: usize,
-    pub window: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_bytes: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub history: Option<u64>,
-    /// fanout: messages sent a second, and deliveries members did not get.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sent_per_second: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub missed: Option<u64>,
-    pub acknowledged: u64,
-    pub refused: u64,
-    pub seconds: f64,
-    pub per_second: f64,
-    pub latency_us: Percentiles,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_cpu_us_per_ack: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_rss_kib: Option<u64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Percentiles {
-    pub p50: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
-}
-
-impl Percentiles {
-    fn of(histogram: &hdrhistogram::Histogram<u64>) -> Percentiles {
-        Percentiles {
-            p50: histogram.value_at_quantile(0.50),
-            p99: histogram.value_at_quantile(0.99),
-            p999: histogram.value_at_quantile(0.999),
-            max: histogram.max(),
-        }
-    }
-}
-
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = |us: u64| us as f64 / 1000.0;
-        let target = match (self.history, self.sent_per_second) {
-            (Some(history), _) => format!("{}, {history} msgs", self.target),
-            (_, Some(rate)) => format!("{}, {rate} sent/s", self.target),
-            _ => self.target.clone(),
-        };
-        write!(
-            f,
-            "{:<12} {:<28} {:>4} users x{:<3} {:>10.0}/s   p50 {:>8.3} ms  p99 {:>8.3} ms  p99.9 {:>8.3} ms",
-            self.mode,
-            target,
-            self.users,
-            self.window,
-            self.per_second,
-            ms(self.latency_us.p50),
-            ms(self.latency_us.p99),
-            ms(self.latency_us.p999),
-        )?;
-        if let Some(cpu) = self.server_cpu_us_per_ack {
-            write!(f, "   server {cpu:.1} µs CPU/ack")?;
-        }
-        if let Some(rss) = self.server_rss_kib {
-            write!(f, ", RSS {:.1} MiB", rss as f64 / 1024.0)?;
-        }
-        if self.refused > 0 {
-            write!(f, "   ({} refused)", self.refused)?;
-        }
-        if let Some(missed) = self.missed.filter(|missed| *missed > 0) {
-            write!(f, "   ({missed} pushes dropped, filled from history by a real client)")?;
-        }
-        Ok(())
-    }
-}
-
-/// The servers a run talks to, alive for as long as this is.
-struct Servers {
-    endpoint: String,
-    described: String,
-    watched: Option<Watched>,
-    _processes: Vec<SpawnedServer>,
-    _data: Option<tempfile::TempDir>,
-}
-
-impl Servers {
-    fn start(target: &Target) -> io::Result<Servers> {
-        match target {
-            Target::Group { address, pid } => Ok(Servers {
-                endpoint: format!("tcp://{address}"),
-                described: format!("group {address}"),
-                watched: pid.map(|pid| Watched { pid }),
-                _processes: Vec::new(),
-                _data: None,
-            }),
-            Target::StartHere => {
-                let data = tempfile::tempdir()?;
-                let mut directory = huddle_command()?;
-                directory.args(["directory", "--bind", "127.0.0.1:0", "--data"]).arg(data.path().join("directory"));
-                let directory = SpawnedServer::start(quiet(directory))?;
-                let mut group = huddle_command()?;
-                group
-                    .args(["group", "bench", "127.0.0.1:0", "--directory", &directory.address, "--data"])
-                    .arg(data.path().join("group"));
-                let group = SpawnedServer::start(quiet(group))?;
-                Ok(Servers {
-                    endpoint: format!("tcp://{}", group.address),
-                    described: "huddle group".into(),
-                    watched: Some(Watched { pid: group.pid() }),
-                    _processes: vec![directory, group],
-                    _data: Some(data),
-                })
-            }
-            Target::Echo => {
-                let mut echo = huddle_command()?;
-                echo.args(["bench", "echo-server", "--bind", "127.0.0.1:0"]);
-                let echo = SpawnedServer::start(quiet(echo))?;
-                Ok(Servers {
-                    endpoint: format!("tcp://{}", echo.address),
-                    described: "zeromq echo".into(),
-                    watched: Some(Watched { pid: echo.pid() }),
-                    _processes: vec![echo],
-                    _data: None,
-                })
-            }
-        }
-    }
-}
-
-fn quiet(mut command: std::process::Command) -> std::process::Command {
-    command.env("RUST_LOG", "warn");
-    command
 }
 
 fn is_success(reply: &[u8]) -> bool {
@@ -409,7 +274,7 @@ pub fn fsync(dir: Option<PathBuf>, duration: Duration) -> io::Result<Vec<Report>
 /// `idle`: the CPU a directory and a group use while nobody talks.
 pub fn idle(duration: Duration) -> io::Result<String> {
     let servers = Servers::start(&Target::StartHere)?;
-    let watched: Vec<Watched> = servers._processes.iter().map(|p| Watched { pid: p.pid() }).collect();
+    let watched: Vec<Watched> = servers.processes.iter().map(|p| Watched { pid: p.pid() }).collect();
     // Let start-up settle, then measure.
     std::thread::sleep(Duration::from_secs(1));
     let before: Vec<Option<Duration>> = watched.iter().map(Watched::cpu_time).collect();

@@ -1,0 +1,65 @@
+//! The servers a bench run drives: started here in a temporary directory
+//! (a directory and a group, or a bare echo), or already running elsewhere.
+
+use super::Target;
+use super::process::Watched;
+use super::spawn::{SpawnedServer, huddle_command};
+use std::io;
+
+/// The servers a run talks to, alive for as long as this is.
+pub(super) struct Servers {
+    pub(super) endpoint: String,
+    pub(super) described: String,
+    pub(super) watched: Option<Watched>,
+    pub(super) processes: Vec<SpawnedServer>,
+    _data: Option<tempfile::TempDir>,
+}
+
+impl Servers {
+    pub(super) fn start(target: &Target) -> io::Result<Servers> {
+        match target {
+            Target::Group { address, pid } => Ok(Servers {
+                endpoint: format!("tcp://{address}"),
+                described: format!("group {address}"),
+                watched: pid.map(|pid| Watched { pid }),
+                processes: Vec::new(),
+                _data: None,
+            }),
+            Target::StartHere => {
+                let data = tempfile::tempdir()?;
+                let mut directory = huddle_command()?;
+                directory.args(["directory", "--bind", "127.0.0.1:0", "--data"]).arg(data.path().join("directory"));
+                let directory = SpawnedServer::start(quiet(directory))?;
+                let mut group = huddle_command()?;
+                group
+                    .args(["group", "bench", "127.0.0.1:0", "--directory", &directory.address, "--data"])
+                    .arg(data.path().join("group"));
+                let group = SpawnedServer::start(quiet(group))?;
+                Ok(Servers {
+                    endpoint: format!("tcp://{}", group.address),
+                    described: "huddle group".into(),
+                    watched: Some(Watched { pid: group.pid() }),
+                    processes: vec![directory, group],
+                    _data: Some(data),
+                })
+            }
+            Target::Echo => {
+                let mut echo = huddle_command()?;
+                echo.args(["bench", "echo-server", "--bind", "127.0.0.1:0"]);
+                let echo = SpawnedServer::start(quiet(echo))?;
+                Ok(Servers {
+                    endpoint: format!("tcp://{}", echo.address),
+                    described: "zeromq echo".into(),
+                    watched: Some(Watched { pid: echo.pid() }),
+                    processes: vec![echo],
+                    _data: None,
+                })
+            }
+        }
+    }
+}
+
+fn quiet(mut command: std::process::Command) -> std::process::Command {
+    command.env("RUST_LOG", "warn");
+    command
+}
