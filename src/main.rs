@@ -136,7 +136,7 @@ enum Command {
         #[command(subcommand)]
         mode: BenchMode,
     },
-    /// The interactive client (the seed's user.py): reads commands from the terminal or stdin.
+    /// The client: a chat client at a terminal, the seed's user.py commands from a script on stdin.
     #[command(
         after_help = "Examples:\n  huddle user\n  huddle user 192.168.1.10\n  printf 'join_group 127.0.0.1:5560\\nget_messages 127.0.0.1:5560\\n' | huddle user"
     )]

@@ -143,7 +143,15 @@ fn a_name_two_groups_share_is_a_question() {
     });
     let tmux = Tmux::start(&user_command(home.path(), &d));
     tmux.wait_for("the prompt", |s| s.contains("huddle>"));
-    tmux.keys(&["/join twin", "Enter"]);
+    // Group names complete before any /groups: the client learns them at start.
+    tmux.keys(&["/join tw"]);
+    let started = std::time::Instant::now();
+    while !tmux.screen().contains("/join twin") {
+        assert!(started.elapsed() < DEADLINE, "the group name never completed:\n{}", tmux.screen());
+        tmux.keys(&["Tab"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tmux.keys(&["Enter"]);
     let screen = tmux.wait_for("the question", |s| s.contains("which one? [1-2]"));
     assert!(screen.contains("\"twin\" names 2 groups:"), "{screen}");
     let listed: Vec<&str> = screen.lines().filter(|l| l.trim_start().starts_with(['1', '2'])).collect();

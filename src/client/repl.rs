@@ -279,6 +279,7 @@ pub fn session(
 ) -> io::Result<Outcome> {
     let known_groups = KnownGroups::default();
     if std::io::stdin().is_terminal() {
+        learn_group_names(&directory, client.user_uuid(), timeout, &known_groups);
         let mut terminal = Terminal::new(config_dir, known_groups.clone()).map_err(io::Error::other)?;
         let live = terminal.printer().ok().map(|printer| Live::new(client.user_uuid(), timeout, printer, config_dir));
         let repl = Repl {
@@ -307,6 +308,23 @@ pub fn session(
         };
         repl.run()
     }
+}
+
+/// Fills `known` with the directory's group names, in the background, so
+/// that completion knows them before the first `/groups`.
+fn learn_group_names(directory: &Address, user_uuid: &str, timeout: Duration, known: &KnownGroups) {
+    let (directory, known) = (directory.clone(), known.clone());
+    let mut client = Client::new(super::Requester::new(zmq::Context::new(), timeout), user_uuid.to_owned());
+    std::thread::spawn(move || {
+        if let (Ok(groups), Ok(mut known)) = (client.group_list(&directory), known.lock()) {
+            *known = group_names(&groups);
+        }
+    });
+}
+
+/// The names in a directory's list.
+fn group_names(list: &[String]) -> Vec<String> {
+    list.iter().filter_map(|entry| split_group_list_entry(entry)).map(|(name, _)| name.to_owned()).collect()
 }
 
 #[derive(Debug, thiserror::Error)]
