@@ -15,8 +15,7 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Tmux {
-        let available = Command::new("tmux").arg("-V").output().map(|o| o.status.success());
-        assert!(matches!(available, Ok(true)), "this test needs tmux: apt-get install tmux (.ci/run installs it)");
+        common::require("tmux", || Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()));
         let socket = format!("huddle-test-{}-{}", std::process::id(), uuid::Uuid::new_v4());
         let status = Command::new("tmux")
             .args(["-L", &socket, "new-session", "-d", "-s", "chat", "-x", "150", "-y", "40", command])

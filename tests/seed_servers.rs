@@ -9,11 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 fn python(script: &str, args: &[&str]) -> Server {
-    let available = Command::new("python3").args(["-c", "import zmq"]).status().map(|s| s.success());
-    assert!(
-        matches!(available, Ok(true)),
-        "these tests need python3 with pyzmq: `pip install pyzmq` (.ci/run installs it)"
-    );
+    common::require("python3 with pyzmq", || {
+        Command::new("python3").args(["-c", "import zmq"]).output().is_ok_and(|o| o.status.success())
+    });
     let mut command = Command::new("python3");
     command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script)).args(args);
     start_server(command)

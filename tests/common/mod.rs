@@ -159,6 +159,19 @@ pub mod seed {
     pub const SUCCESS: &str = r#"{"response": "SUCCESS"}"#;
 }
 
+/// Makes sure `available` holds, running scripts/test-deps.sh (once per test
+/// binary) to install what the tests need when it does not.
+pub fn require(what: &str, available: impl Fn() -> bool) {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    if !available() {
+        INSTALL.call_once(|| {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-deps.sh");
+            let _ = Command::new("bash").arg(script).status();
+        });
+    }
+    assert!(available(), "this test needs {what}: scripts/test-deps.sh installs it");
+}
+
 /// A fresh directory for one test's processes.
 pub fn home() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
