@@ -37,11 +37,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn history_len(peer: &Peer) -> usize {
-    let reply: serde_json::Value = serde_json::from_str(&peer.ask_str(&seed::get("u", None))).unwrap();
-    reply["messages"].as_array().unwrap().len()
-}
-
 #[test]
 fn a_full_or_read_only_disk_is_answered_failed_and_nothing_unstored_is_acknowledged() {
     let home = home();
@@ -53,19 +48,10 @@ fn a_full_or_read_only_disk_is_answered_failed_and_nothing_unstored_is_acknowled
     let mut group = start_server(group_command(home.path(), "g", "127.0.0.1:0", "127.0.0.1:1", &data));
     let peer = Peer::req(&group.address);
     assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
-    let big = "x".repeat(16 * 1024);
-    let mut acknowledged = 0;
-    let refusal = loop {
-        let reply = peer.ask_str(&seed::send("u", &big));
-        if reply != seed::SUCCESS {
-            break reply;
-        }
-        acknowledged += 1;
-        assert!(acknowledged < 1000, "the disk never filled up");
-    };
+    let (acknowledged, refusal) = common::send_until_refused(&peer, 16 * 1024, 1000);
     assert!(refusal.contains("FAILED"), "{refusal}");
     assert!(refusal.contains("full"), "the reason is given: {refusal}");
-    assert_eq!(history_len(&peer), acknowledged, "every acknowledged message, nothing else");
+    assert_eq!(common::history_len(&peer), acknowledged, "every acknowledged message, nothing else");
 
     // A group started on a read-only disk refuses to start and says why.
     // (Linux refuses to remount read-only while the group has files open.)

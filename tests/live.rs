@@ -106,10 +106,7 @@ fn sender_join(peer: &Peer) -> Vec<u8> {
 fn a_group_restart_is_noticed_at_once_without_waiting_for_the_renewal() {
     let home = home();
     let data = data_dir(home.path());
-    let mut group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data));
-    let address = Address::parse(&group.address).unwrap();
-    let mut sender = member(&address, "sender");
-    member(&address, "watcher");
+    let (mut group, address, mut sender) = group_with_sender_and_watcher(home.path());
     // The default renewal (10 s) is longer than what this test allows.
     let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", Some(0), 0, TIMEOUT).unwrap();
     sender.send(&address, "before").unwrap();
@@ -129,10 +126,7 @@ fn a_group_restart_is_noticed_at_once_without_waiting_for_the_renewal() {
 fn a_group_restart_is_noticed_and_the_gap_filled() {
     let home = home();
     let data = data_dir(home.path());
-    let mut group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data));
-    let address = Address::parse(&group.address).unwrap();
-    let mut sender = member(&address, "sender");
-    member(&address, "watcher");
+    let (mut group, address, mut sender) = group_with_sender_and_watcher(home.path());
     let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", Some(0), 0, Duration::from_millis(500))
         .unwrap()
         .renew_every(Duration::from_millis(300));

@@ -194,19 +194,9 @@ fn a_full_store_answers_failed_and_acknowledges_nothing_it_did_not_store() {
     let group = start_server(command);
     let peer = Peer::req(&group.address);
     assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
-    let big = "x".repeat(8000);
-    let mut acknowledged = 0;
-    let refusal = loop {
-        let reply = peer.ask_str(&seed::send("u", &big));
-        if reply != seed::SUCCESS {
-            break reply;
-        }
-        acknowledged += 1;
-        assert!(acknowledged < 100, "the store never filled up");
-    };
+    let (acknowledged, refusal) = common::send_until_refused(&peer, 8000, 100);
     assert!(refusal.contains("FAILED") && refusal.contains("storage is full"), "{refusal}");
-    let history: serde_json::Value = serde_json::from_str(&peer.ask_str(&seed::get("u", None))).unwrap();
-    assert_eq!(history["messages"].as_array().unwrap().len(), acknowledged);
+    assert_eq!(common::history_len(&peer), acknowledged);
 }
 
 #[test]

@@ -125,6 +125,25 @@ impl Peer {
     }
 }
 
+/// Sends `message_bytes`-byte messages as user `u` until one is refused (at
+/// most `most`); returns how many were acknowledged and the refusal.
+pub fn send_until_refused(peer: &Peer, message_bytes: usize, most: usize) -> (usize, String) {
+    let big = "x".repeat(message_bytes);
+    for acknowledged in 0..most {
+        let reply = peer.ask_str(&seed::send("u", &big));
+        if reply != seed::SUCCESS {
+            return (acknowledged, reply);
+        }
+    }
+    panic!("{most} messages of {message_bytes} bytes were all acknowledged: the store never filled up");
+}
+
+/// How many messages user `u` reads in the group's history.
+pub fn history_len(peer: &Peer) -> usize {
+    let reply: serde_json::Value = serde_json::from_str(&peer.ask_str(&seed::get("u", None))).unwrap();
+    reply["messages"].as_array().expect("a history").len()
+}
+
 /// Polls `condition` until it holds, failing the test at the deadline.
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
