@@ -345,12 +345,19 @@ impl UserFlags {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Servers log their state changes; a person chatting (huddle up runs the
+    // servers in-process) or a script sees only warnings, unless RUST_LOG says.
+    let default_level = match cli.command {
+        Command::Directory { .. } | Command::Group { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("huddle: {error:#}");
