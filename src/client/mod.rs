@@ -27,6 +27,11 @@ pub fn new_msg_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// A time in any accepted form, in the one form the seed's server reads.
+fn wire_since(since: Option<&str>) -> Result<Option<String>, ClientError> {
+    since.map(timestamp::normalize).transpose().map_err(ClientError::BadTimestamp)
+}
+
 /// Messages asked for in one `getMessage` while reading a whole history.
 pub const HISTORY_PAGE: usize = 1000;
 
@@ -122,14 +127,7 @@ impl Client {
         after_seq: u64,
         limit: usize,
     ) -> Result<(Vec<WireMessage>, bool), ClientError> {
-        let request = GroupRequest::Get(GetMessages {
-            user_uuid: self.user_uuid.clone(),
-            after_seq: Some(after_seq),
-            limit: Some(limit),
-            ..GetMessages::default()
-        });
-        let reply = self.group_request(group, &request)?;
-        Ok((reply.messages.unwrap_or_default(), reply.more.unwrap_or(false)))
+        self.read(group, None, Some(after_seq), limit)
     }
 
     /// The latest `limit` messages, at or after `since` if given.
@@ -139,14 +137,7 @@ impl Client {
         since: Option<&str>,
         limit: usize,
     ) -> Result<Vec<WireMessage>, ClientError> {
-        let timestamp = since.map(timestamp::normalize).transpose().map_err(ClientError::BadTimestamp)?;
-        let request = GroupRequest::Get(GetMessages {
-            user_uuid: self.user_uuid.clone(),
-            timestamp,
-            limit: Some(limit),
-            ..GetMessages::default()
-        });
-        let mut messages = self.group_request(group, &request)?.messages.unwrap_or_default();
+        let (mut messages, _) = self.read(group, wire_since(since)?, None, limit)?;
         // A seed group ignores the limit: keep the latest ones.
         let excess = messages.len().saturating_sub(limit);
         messages.drain(..excess);
@@ -157,29 +148,40 @@ impl Client {
     /// sent on in the seed's own form). It is read a page at a time from a
     /// huddle group; a seed group ignores the paging and sends it all at once.
     pub fn messages(&mut self, group: &Address, since: Option<&str>) -> Result<Vec<WireMessage>, ClientError> {
-        let timestamp = since.map(timestamp::normalize).transpose().map_err(ClientError::BadTimestamp)?;
+        let timestamp = wire_since(since)?;
         let mut messages = Vec::new();
         let mut after_seq = 0;
         loop {
-            let request = GroupRequest::Get(GetMessages {
-                user_uuid: self.user_uuid.clone(),
-                timestamp: timestamp.clone(),
-                after_seq: Some(after_seq),
-                limit: Some(HISTORY_PAGE),
-                ..GetMessages::default()
-            });
-            let reply = self.group_request(group, &request)?;
-            let page = reply.messages.unwrap_or_default();
+            let (page, more) = self.read(group, timestamp.clone(), Some(after_seq), HISTORY_PAGE)?;
             let last_seq = page.last().and_then(|message| message.seq);
             messages.extend(page);
-            match (reply.more, last_seq) {
-                (Some(true), Some(last_seq)) if last_seq > after_seq => after_seq = last_seq,
+            match last_seq {
+                Some(last_seq) if more && last_seq > after_seq => after_seq = last_seq,
                 _ => return Ok(messages),
             }
         }
     }
 
-    pub(crate) fn group_request(&mut self, group: &Address, request: &GroupRequest) -> Result<Reply, ClientError> {
+    /// One paged `getMessage`: the messages and whether the page left some out.
+    fn read(
+        &mut self,
+        group: &Address,
+        timestamp: Option<String>,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<WireMessage>, bool), ClientError> {
+        let request = GroupRequest::Get(GetMessages {
+            user_uuid: self.user_uuid.clone(),
+            timestamp,
+            after_seq,
+            limit: Some(limit),
+            ..GetMessages::default()
+        });
+        let reply = self.group_request(group, &request)?;
+        Ok((reply.messages.unwrap_or_default(), reply.more.unwrap_or(false)))
+    }
+
+    fn group_request(&mut self, group: &Address, request: &GroupRequest) -> Result<Reply, ClientError> {
         let reply = self.requester.request("group", group, &encode(request))?;
         let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("group", group, &reply, error))?;
         match reply.response {
