@@ -61,12 +61,12 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
         Some(address) => (StartedLobby::Existing(address), "already running".to_owned()),
         None => {
             let group = start_lobby(&context, &config, &shutdown)?;
+            client.join(&group.address)?;
             let note = format!("data in {}", config.lobby_data.display());
             (StartedLobby::Here(group), note)
         }
     };
     let lobby_address = lobby.address().clone();
-    client.join(&lobby_address)?;
     println!(
         "huddle is up: directory {} ({directory_note}), group {LOBBY} {lobby_address} ({lobby_note}); \
          you are {} and talking in {LOBBY}. Type a message, help for commands, exit to leave.",
@@ -146,7 +146,8 @@ fn start_directory(
     }
 }
 
-/// A lobby that an earlier `huddle up` started and that still answers.
+/// A lobby that an earlier `huddle up` started and that still answers: the
+/// join that proves it answers also makes the user a member.
 fn find_lobby(client: &mut Client, directory: &Address) -> Option<Address> {
     let groups = client.group_list(directory).ok()?;
     groups

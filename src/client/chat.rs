@@ -86,7 +86,7 @@ impl Helper for ChatHelper {}
 /// Lines typed at the terminal.
 pub struct Terminal {
     editor: Editor<ChatHelper, DefaultHistory>,
-    history_file: Option<std::path::PathBuf>,
+    history_file: std::path::PathBuf,
 }
 
 impl Terminal {
@@ -95,7 +95,7 @@ impl Terminal {
         editor.set_helper(Some(ChatHelper { groups }));
         let history_file = config_dir.join(HISTORY_FILE);
         let _ = editor.load_history(&history_file);
-        Ok(Terminal { editor, history_file: Some(history_file) })
+        Ok(Terminal { editor, history_file })
     }
 
     /// Something other threads print through, above the prompt.
@@ -122,9 +122,8 @@ impl LineSource for Terminal {
 
 impl Drop for Terminal {
     fn drop(&mut self) {
-        if let Some(file) = self.history_file.take() {
-            let _ = self.editor.save_history(&file);
-        }
+        // Losing the input history is not worth an error at exit.
+        let _ = self.editor.save_history(&self.history_file);
     }
 }
 
