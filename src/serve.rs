@@ -60,8 +60,8 @@ pub fn serve(
             return send_all(socket, service.wake());
         }
         while batch.len() < max_batch {
-            match socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(frames) => batch.push(Envelope::split(frames)),
+            match receive(socket) {
+                Ok(envelope) => batch.push(envelope),
                 Err(zmq::Error::EAGAIN) => break,
                 Err(zmq::Error::EINTR) => continue,
                 Err(error) => return Err(error),
@@ -74,6 +74,32 @@ pub fn serve(
             send_all(socket, service.wake())?;
         }
     }
+}
+
+/// Takes one waiting request off the socket, with what ZeroMQ knows of its
+/// sender (the metadata of its first frame).
+fn receive(socket: &zmq::Socket) -> Result<Envelope, zmq::Error> {
+    let mut first = socket.recv_msg(zmq::DONTWAIT)?;
+    let user_id = first.gets("User-Id").filter(|id| !id.is_empty()).map(str::to_owned);
+    let address = first.gets("Peer-Address").map(str::to_owned);
+    let mut more = first.get_more();
+    let mut frames = vec![first.to_vec()];
+    while more {
+        // The rest of a message is there already (ZeroMQ delivers messages
+        // whole); only a signal can interrupt its reading.
+        let frame = loop {
+            match socket.recv_msg(0) {
+                Err(zmq::Error::EINTR) => continue,
+                other => break other?,
+            }
+        };
+        more = frame.get_more();
+        frames.push(frame.to_vec());
+    }
+    let mut envelope = Envelope::split(frames);
+    envelope.peer.user_id = user_id;
+    envelope.peer.address = address;
+    Ok(envelope)
 }
 
 fn send_all(socket: &zmq::Socket, frames: Vec<ReplyFrames>) -> Result<(), zmq::Error> {

@@ -126,6 +126,32 @@ fn a_group_that_registered_once_is_probed_and_remembered_across_directory_restar
 }
 
 #[test]
+fn a_registration_the_directory_could_not_save_is_refused_until_it_is_saved() {
+    let home = home();
+    let data = home.path().join("directory");
+    let mut command = huddle(home.path());
+    command.args(["directory", "--bind", "127.0.0.1:0", "--data"]).arg(&data);
+    let directory = start_server(command);
+    let peer = Peer::req(&directory.address);
+    let saved_names = |database: &rusqlite::Connection| -> Vec<String> {
+        let mut statement = database.prepare("SELECT name FROM registrations").unwrap();
+        statement.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+
+    // Another process holds the database's write lock: the save fails.
+    let database = rusqlite::Connection::open(data.join("directory.sqlite3")).unwrap();
+    database.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let refused = peer.ask_str(&seed::register("g", "127.0.0.1:7000"));
+    assert!(refused.contains("FAILED"), "not saved, so not acknowledged: {refused}");
+    assert!(listed(&peer).is_empty(), "not saved, so not listed");
+
+    // Once it can be saved, the same registration is saved and acknowledged.
+    database.execute_batch("COMMIT").unwrap();
+    assert_eq!(peer.ask_str(&seed::register("g", "127.0.0.1:7000")), "SUCCESS");
+    assert_eq!(saved_names(&database), ["g"], "acknowledged means on disk");
+}
+
+#[test]
 fn sigterm_stops_a_group_cleanly_with_its_data_intact() {
     let home = home();
     let data = data_dir(home.path());

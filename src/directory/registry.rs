@@ -73,30 +73,31 @@ impl Registry {
         Registry { entries }
     }
 
-    /// Records a registration heard `now`. Returns what to save when the
-    /// name or kind of group changed, `None` for a plain heartbeat.
-    pub fn register(
-        &mut self,
-        name: &str,
-        address: &str,
-        heartbeat_ms: Option<u64>,
-        now: Instant,
-    ) -> Option<SavedRegistration> {
+    /// What a registration would change on disk: the registration to save
+    /// when the address is new or its name or kind of group changed, `None`
+    /// for a plain heartbeat. Nothing changes until [`Registry::register`].
+    pub fn change(&self, name: &str, address: &str, heartbeat_ms: Option<u64>) -> Option<SavedRegistration> {
+        let wanted = SavedRegistration {
+            address: address.to_owned(),
+            name: name.to_owned(),
+            heartbeat_ms: heartbeat_ms.map(|ms| clamp_heartbeat(ms).as_millis() as u64),
+        };
+        match self.entries.iter().find(|entry| entry.address == address) {
+            Some(entry) if entry.saved() == wanted => None,
+            _ => Some(wanted),
+        }
+    }
+
+    /// Records a registration heard `now` (saved first, when
+    /// [`Registry::change`] said so).
+    pub fn register(&mut self, name: &str, address: &str, heartbeat_ms: Option<u64>, now: Instant) {
         let liveness = liveness(heartbeat_ms, Some(now));
         match self.entries.iter_mut().find(|entry| entry.address == address) {
             Some(entry) => {
-                let before = entry.saved();
                 entry.name = name.to_owned();
                 entry.liveness = liveness;
-                let after = entry.saved();
-                (after != before).then_some(after)
             }
-            None => {
-                let entry = Entry { address: address.to_owned(), name: name.to_owned(), liveness };
-                let saved = entry.saved();
-                self.entries.push(entry);
-                Some(saved)
-            }
+            None => self.entries.push(Entry { address: address.to_owned(), name: name.to_owned(), liveness }),
         }
     }
 
@@ -133,12 +134,13 @@ impl Registry {
 
 fn liveness(heartbeat_ms: Option<u64>, heard: Option<Instant>) -> Liveness {
     match heartbeat_ms {
-        Some(ms) => Liveness::Heartbeat {
-            every: Duration::from_millis(ms).clamp(HEARTBEAT_BOUNDS.0, HEARTBEAT_BOUNDS.1),
-            last_heard: heard,
-        },
+        Some(ms) => Liveness::Heartbeat { every: clamp_heartbeat(ms), last_heard: heard },
         None => Liveness::Probed { answering: heard.is_some() },
     }
+}
+
+fn clamp_heartbeat(ms: u64) -> Duration {
+    Duration::from_millis(ms).clamp(HEARTBEAT_BOUNDS.0, HEARTBEAT_BOUNDS.1)
 }
 
 #[cfg(test)]
@@ -149,11 +151,24 @@ mod tests {
     fn re_registering_an_address_replaces_its_name_in_place() {
         let mut registry = Registry::default();
         let now = Instant::now();
-        assert!(registry.register("a", "h:1", None, now).is_some());
-        assert!(registry.register("b", "h:2", None, now).is_some());
-        assert!(registry.register("b", "h:2", None, now).is_none());
-        assert!(registry.register("c", "h:1", None, now).is_some());
+        for (name, address) in [("a", "h:1"), ("b", "h:2"), ("b", "h:2"), ("c", "h:1")] {
+            registry.register(name, address, None, now);
+        }
         assert_eq!(registry.list(now), ["c - h:1", "b - h:2"]);
+    }
+
+    #[test]
+    fn a_change_is_only_planned_until_registered() {
+        let mut registry = Registry::default();
+        let now = Instant::now();
+        let change = registry.change("a", "h:1", Some(2000)).expect("a new address is saved");
+        assert_eq!(change, SavedRegistration { address: "h:1".into(), name: "a".into(), heartbeat_ms: Some(2000) });
+        assert!(registry.list(now).is_empty(), "nothing changed yet");
+        assert!(registry.change("a", "h:1", Some(2000)).is_some(), "still to save until registered");
+        registry.register("a", "h:1", Some(2000), now);
+        assert!(registry.change("a", "h:1", Some(2000)).is_none());
+        assert!(registry.change("renamed", "h:1", Some(2000)).is_some());
+        assert!(registry.change("a", "h:1", None).is_some(), "a change of kind is saved");
     }
 
     #[test]
@@ -164,7 +179,8 @@ mod tests {
         registry.register("g", "h:1", Some(2000), start);
         assert_eq!(registry.list(start + 6 * second), ["g - h:1"]);
         assert!(registry.list(start + 7 * second).is_empty());
-        assert!(registry.register("g", "h:1", Some(2000), start + 8 * second).is_none(), "a heartbeat saves nothing");
+        assert!(registry.change("g", "h:1", Some(2000)).is_none(), "a heartbeat saves nothing");
+        registry.register("g", "h:1", Some(2000), start + 8 * second);
         assert_eq!(registry.list(start + 8 * second), ["g - h:1"]);
     }
 

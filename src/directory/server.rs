@@ -13,7 +13,7 @@ use crate::shutdown::Shutdown;
 use crate::store::{RegistrationStore, StoreError};
 use std::path::Path;
 use std::time::Instant;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// Requests handled per wake-up at most.
 const MAX_BATCH: usize = 256;
@@ -92,18 +92,24 @@ fn answer(
     let body = std::mem::replace(&mut envelope.body, Ok(Vec::new()));
     let reply = match body.and_then(|body| decode::<DirectoryRequest>(&body)) {
         Ok(DirectoryRequest::Register { group_name, ip_port, heartbeat_ms }) => match Address::parse(&ip_port) {
-            Ok(_) => match registry.register(&group_name, &ip_port, heartbeat_ms, now) {
-                None => REGISTERED.to_vec(),
-                Some(registration) => match saved.save(&registration) {
-                    Ok(()) => {
+            Err(error) => Reply::failed(format!("register: {error}")).encode(),
+            // Saved before it is known, and known before it is acknowledged:
+            // a registration that could not be saved is refused, and the
+            // group's next heartbeat tries to save it again.
+            Ok(_) => match registry.change(&group_name, &ip_port, heartbeat_ms).map(|change| saved.save(&change)) {
+                Some(Err(error)) => {
+                    warn!(group = %group_name, address = %ip_port, %error, "registration not saved; refused");
+                    Reply::failed(format!("register: {error}")).encode()
+                }
+                saved => {
+                    registry.register(&group_name, &ip_port, heartbeat_ms, now);
+                    if saved.is_some() {
                         info!(group = %group_name, address = %ip_port, heartbeat_ms, "group registered");
                         *targets_changed = true;
-                        REGISTERED.to_vec()
                     }
-                    Err(error) => Reply::failed(format!("register: {error}")).encode(),
-                },
+                    REGISTERED.to_vec()
+                }
             },
-            Err(error) => Reply::failed(format!("register: {error}")).encode(),
         },
         Ok(DirectoryRequest::GroupList { .. }) => json::to_vec(&registry.list(now)),
         Err(error) => {

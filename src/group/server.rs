@@ -4,12 +4,12 @@
 //! after the batch that holds it has committed, so `SUCCESS` means "on disk"
 //! and nothing pushed can be lost by a crash.
 
-use super::handlers::{self, Context};
+use super::handlers::{self, Batch, Effect};
 use super::limits::{Limits, MAX_FRAME_BYTES};
 use super::registration;
 use super::subscriptions::{PUSH_HWM, PUSH_INTERVAL, Subscriptions};
 use crate::protocol::envelope::Envelope;
-use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, decode, json, timestamp};
+use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, WireMessage, decode, json, timestamp};
 use crate::serve::{ReplyFrames, Service, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{GroupStore, SqliteStore, StoreError, StoredMessage};
@@ -102,65 +102,87 @@ impl GroupServer {
     }
 }
 
+/// A request of a batch, and what becomes of it.
+enum Slot {
+    /// Answered without the store: unreadable, or over a limit.
+    Answered(Reply),
+    /// Read, to be applied in the batch's transaction.
+    Pending(GroupRequest),
+    /// Applied; its reply stands if the transaction commits.
+    Applied(Reply),
+}
+
 impl Group {
     fn apply_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames> {
-        let limits = self.limits.clone();
-        let mut replies: Vec<(Envelope, Result<Reply, usize>)> = Vec::with_capacity(batch.len());
-        let mut requests = Vec::new();
         let mut in_flight: HashMap<Vec<u8>, usize> = HashMap::new();
-        for mut envelope in batch {
-            let waiting = in_flight.entry(envelope.route[0].clone()).or_default();
-            *waiting += 1;
-            if *waiting > limits.max_in_flight {
-                let error = format!(
-                    "too many requests in flight from this connection (at most {}, --max-in-flight): \
-                     wait for replies before sending more",
-                    limits.max_in_flight
-                );
-                replies.push((envelope, Ok(Reply::failed(error))));
-                continue;
-            }
-            let body = std::mem::replace(&mut envelope.body, Ok(Vec::new()));
-            match body.and_then(|body| decode::<GroupRequest>(&body)) {
-                Ok(request) => {
-                    debug!(?request, "request");
-                    replies.push((envelope, Err(requests.len())));
-                    requests.push(request);
-                }
-                Err(error) => {
-                    debug!(%error, "bad request");
-                    replies.push((envelope, Ok(Reply::failed(error.to_string()))));
-                }
-            }
-        }
-        let routes: Vec<&[Vec<u8>]> =
-            replies.iter().filter(|(_, reply)| reply.is_err()).map(|(envelope, _)| envelope.route.as_slice()).collect();
-        let mut context = Context {
-            now: timestamp::now(),
-            instant: Instant::now(),
-            limits: &limits,
-            subscriptions: &mut self.subscriptions,
-            stored: Vec::new(),
-        };
-        let applied = apply_in_one_transaction(self.store.as_mut(), &self.name, &requests, &routes, &mut context);
-        let stored = std::mem::take(&mut context.stored);
-        let mut frames: Vec<ReplyFrames> = replies
+        let mut requests: Vec<(Envelope, Slot)> = batch
             .into_iter()
-            .map(|(envelope, reply)| {
-                let reply = reply.unwrap_or_else(|index| match &applied {
-                    Ok(replies) => replies[index].clone(),
-                    Err(error) => Reply::failed(error.to_string()),
-                });
-                envelope.reply(reply.encode())
+            .map(|mut envelope| {
+                let slot = self.admit(&mut envelope, &mut in_flight);
+                (envelope, slot)
             })
             .collect();
-        if applied.is_ok() && !self.subscriptions.is_empty() {
-            self.unpushed.extend(stored);
+        let mut batch = Batch::new(&self.limits, &self.subscriptions, timestamp::now());
+        match apply_in_one_transaction(self.store.as_mut(), &mut requests, &mut batch) {
+            Ok(()) => {
+                let Batch { effects, stored, instant, .. } = batch;
+                for effect in effects {
+                    match effect {
+                        Effect::Subscribe { route, user_uuid } => {
+                            self.subscriptions.subscribe(&route, &user_uuid, instant)
+                        }
+                        Effect::Unsubscribe { route } => self.subscriptions.unsubscribe(&route),
+                        Effect::ForgetUser { user_uuid } => self.subscriptions.forget_user(&user_uuid),
+                    }
+                }
+                if !self.subscriptions.is_empty() {
+                    self.unpushed.extend(stored);
+                }
+            }
+            Err(error) => {
+                warn!(group = %self.name, %error, "batch failed; nothing in it was acknowledged");
+                for (_, slot) in &mut requests {
+                    if !matches!(slot, Slot::Answered(_)) {
+                        *slot = Slot::Answered(Reply::failed(error.to_string()));
+                    }
+                }
+            }
         }
-        if self.wake_at().is_some_and(|at| at <= Instant::now()) {
-            frames.extend(self.pushes());
+        requests
+            .into_iter()
+            .map(|(envelope, slot)| {
+                let reply = match slot {
+                    Slot::Answered(reply) | Slot::Applied(reply) => reply,
+                    Slot::Pending(_) => unreachable!("a committed batch applied every request"),
+                };
+                envelope.reply(reply.encode())
+            })
+            .collect()
+    }
+
+    /// Reads a request, or answers it at once when it cannot be read or its
+    /// connection has too many requests in this batch.
+    fn admit(&self, envelope: &mut Envelope, in_flight: &mut HashMap<Vec<u8>, usize>) -> Slot {
+        let connection = envelope.peer.route.first().cloned().unwrap_or_default();
+        let waiting = in_flight.entry(connection).or_default();
+        *waiting += 1;
+        if *waiting > self.limits.max_in_flight {
+            return Slot::Answered(Reply::failed(format!(
+                "too many requests in flight from this connection (at most {}, --max-in-flight): \
+                 wait for replies before sending more",
+                self.limits.max_in_flight
+            )));
         }
-        frames
+        match envelope.take_body().and_then(|body| decode::<GroupRequest>(&body)) {
+            Ok(request) => {
+                debug!(?request, "request");
+                Slot::Pending(request)
+            }
+            Err(error) => {
+                debug!(%error, "bad request");
+                Slot::Answered(Reply::failed(error.to_string()))
+            }
+        }
     }
 
     /// One frame per live subscription holding every message not pushed yet.
@@ -170,7 +192,7 @@ impl Group {
         }
         let now = Instant::now();
         self.last_push = now;
-        let messages = std::mem::take(&mut self.unpushed).into_iter().map(StoredMessage::into_wire).collect();
+        let messages = std::mem::take(&mut self.unpushed).into_iter().map(WireMessage::from).collect();
         let push = json::to_vec(&Push { event: PushEvent::Messages, messages });
         self.subscriptions
             .live_routes(now)
@@ -199,36 +221,45 @@ impl Service for Group {
     }
 }
 
-/// Applies the requests in one transaction and commits once. On any store
-/// error the whole transaction is rolled back and no request succeeds.
+/// Applies the pending requests in one transaction and commits once. On any
+/// store error the whole transaction is rolled back: the caller then answers
+/// every applied request `FAILED` and applies none of the batch's effects.
 fn apply_in_one_transaction(
     store: &mut dyn GroupStore,
-    name: &str,
-    requests: &[GroupRequest],
-    routes: &[&[Vec<u8>]],
-    context: &mut Context,
-) -> Result<Vec<Reply>, StoreError> {
-    if requests.is_empty() {
-        return Ok(Vec::new());
+    requests: &mut [(Envelope, Slot)],
+    batch: &mut Batch,
+) -> Result<(), StoreError> {
+    if !requests.iter().any(|(_, slot)| matches!(slot, Slot::Pending(_))) {
+        return Ok(());
     }
     let started = Instant::now();
     store.begin()?;
-    let replies: Result<Vec<Reply>, StoreError> =
-        requests.iter().zip(routes).map(|(request, route)| handlers::apply(store, request, route, context)).collect();
+    let result = apply_each(store, requests, batch);
     let applied = started.elapsed();
-    let result = replies.and_then(|replies| store.commit().map(|()| replies));
+    let result = result.and_then(|()| store.commit());
     debug!(
         requests = requests.len(),
         apply_us = applied.as_micros() as u64,
         commit_us = (started.elapsed() - applied).as_micros() as u64,
         "batch"
     );
-    if let Err(error) = &result {
-        warn!(group = %name, %error, "batch failed; nothing in it was acknowledged");
+    if result.is_err() {
         store.rollback();
-        context.stored.clear();
     }
     result
+}
+
+fn apply_each(
+    store: &mut dyn GroupStore,
+    requests: &mut [(Envelope, Slot)],
+    batch: &mut Batch,
+) -> Result<(), StoreError> {
+    for (envelope, slot) in requests {
+        if let Slot::Pending(request) = slot {
+            *slot = Slot::Applied(handlers::apply(store, request, &envelope.peer, batch)?);
+        }
+    }
+    Ok(())
 }
 
 /// A group server running on its own thread, with its registration beside it.
@@ -276,9 +307,13 @@ mod tests {
     use crate::protocol::Status;
 
     fn group(dir: &std::path::Path, limits: Limits) -> Group {
+        group_on(SqliteStore::open(dir).unwrap(), limits)
+    }
+
+    fn group_on(store: SqliteStore, limits: Limits) -> Group {
         Group {
             name: "g".into(),
-            store: Box::new(SqliteStore::open(dir).unwrap()),
+            store: Box::new(store),
             limits,
             subscriptions: Subscriptions::default(),
             unpushed: Vec::new(),
@@ -322,5 +357,40 @@ mod tests {
         assert_eq!(identities, [b"a", b"b", b"c", b"d"]);
         assert_eq!(response(&replies[3]).messages.unwrap()[0].message, "m", "the get sees the send before it");
         assert_eq!(response(&replies[2]).response, Status::Failed);
+    }
+
+    /// The route of a REQ connection `identity`.
+    fn route(identity: &[u8]) -> Vec<Vec<u8>> {
+        vec![identity.to_vec(), Vec::new()]
+    }
+
+    /// A batch that fills a 64 KiB store, so that its commit fails.
+    fn failing_batch(first: Envelope) -> Vec<Envelope> {
+        let big = format!(r#"{{"action": "sendMessage", "user_uuid": "v", "message": "{}"}}"#, "x".repeat(8192));
+        std::iter::once(first).chain((0..16).map(|_| request(b"filler", &big))).collect()
+    }
+
+    #[test]
+    fn a_batch_that_rolls_back_leaves_the_subscriptions_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with_limit(dir.path(), Some(64 * 1024)).unwrap();
+        let mut group = group_on(store, Limits::default());
+        let replies = group.apply_batch(vec![
+            request(b"u", r#"{"action": "joinGroup", "user_uuid": "u"}"#),
+            request(b"v", r#"{"action": "joinGroup", "user_uuid": "v"}"#),
+            request(b"u-watch", r#"{"action": "subscribe", "user_uuid": "u"}"#),
+        ]);
+        assert!(replies.iter().all(|frames| response(frames).response == Status::Success));
+        assert_eq!(group.subscriptions.len(), 1);
+
+        let leave = group.apply_batch(failing_batch(request(b"u", r#"{"action": "leaveGroup", "user_uuid": "u"}"#)));
+        assert_eq!(response(&leave[0]).response, Status::Failed, "the batch failed: {:?}", response(&leave[0]));
+        assert!(group.subscriptions.contains(&route(b"u-watch"), Instant::now()), "the leave never happened");
+
+        let subscribe =
+            group.apply_batch(failing_batch(request(b"v-watch", r#"{"action": "subscribe", "user_uuid": "v"}"#)));
+        assert_eq!(response(&subscribe[0]).response, Status::Failed);
+        assert!(!group.subscriptions.contains(&route(b"v-watch"), Instant::now()), "nor did the subscribe");
+        assert_eq!(group.subscriptions.len(), 1);
     }
 }

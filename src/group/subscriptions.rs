@@ -19,7 +19,7 @@ pub const PUSH_HWM: i32 = 1000;
 pub const PUSH_INTERVAL: Duration = Duration::from_millis(5);
 
 /// The routing frames of a connection.
-pub type Route = Vec<Vec<u8>>;
+pub use crate::protocol::envelope::Route;
 
 #[derive(Debug, Default)]
 pub struct Subscriptions {
@@ -27,15 +27,9 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
-    /// Subscribes (or renews) `route` for `user` until `now + TTL`. `false`
-    /// when `max` subscriptions already exist and this is a new one.
-    pub fn subscribe(&mut self, route: &[Vec<u8>], user: &str, now: Instant, max: usize) -> bool {
-        self.expire(now);
-        if !self.by_route.contains_key(route) && self.by_route.len() >= max {
-            return false;
-        }
+    /// Subscribes (or renews) `route` for `user` until `now + TTL`.
+    pub fn subscribe(&mut self, route: &[Vec<u8>], user: &str, now: Instant) {
         self.by_route.insert(route.to_vec(), (user.to_owned(), now + SUBSCRIPTION_TTL));
-        true
     }
 
     pub fn unsubscribe(&mut self, route: &[Vec<u8>]) {
@@ -45,6 +39,16 @@ impl Subscriptions {
     /// Drops every subscription of `user` (who left the group).
     pub fn forget_user(&mut self, user: &str) {
         self.by_route.retain(|_, (subscriber, _)| subscriber != user);
+    }
+
+    /// Whether `route` holds a live subscription at `now`.
+    pub fn contains(&self, route: &[Vec<u8>], now: Instant) -> bool {
+        self.by_route.get(route).is_some_and(|(_, expires)| *expires > now)
+    }
+
+    /// How many subscriptions are live at `now`.
+    pub fn live_count(&self, now: Instant) -> usize {
+        self.by_route.values().filter(|(_, expires)| *expires > now).count()
     }
 
     /// The live subscriptions' routes, dropping the expired ones.
@@ -71,17 +75,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn subscriptions_expire_unless_renewed_and_are_bounded() {
+    fn subscriptions_expire_unless_renewed() {
         let mut subscriptions = Subscriptions::default();
         let start = Instant::now();
         let a = vec![b"a".to_vec()];
         let b = vec![b"b".to_vec()];
-        assert!(subscriptions.subscribe(&a, "u", start, 1));
-        assert!(!subscriptions.subscribe(&b, "v", start, 1), "bounded");
-        assert!(subscriptions.subscribe(&a, "u", start + SUBSCRIPTION_TTL / 2, 1), "renewal");
+        subscriptions.subscribe(&a, "u", start);
+        subscriptions.subscribe(&b, "v", start);
+        assert_eq!(subscriptions.live_count(start), 2);
+        subscriptions.subscribe(&a, "u", start + SUBSCRIPTION_TTL / 2);
+        assert!(subscriptions.contains(&a, start + SUBSCRIPTION_TTL));
+        assert!(!subscriptions.contains(&b, start + SUBSCRIPTION_TTL));
         assert_eq!(subscriptions.live_routes(start + SUBSCRIPTION_TTL).count(), 1);
         assert_eq!(subscriptions.live_routes(start + SUBSCRIPTION_TTL * 2).count(), 0);
-        assert!(subscriptions.subscribe(&b, "v", start + SUBSCRIPTION_TTL * 2, 1));
+        subscriptions.subscribe(&b, "v", start + SUBSCRIPTION_TTL * 2);
         subscriptions.forget_user("v");
         assert!(subscriptions.is_empty());
     }

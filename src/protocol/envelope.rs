@@ -2,13 +2,32 @@
 //!
 //! A REQ client's request arrives as `[identity, "", body]`; a DEALER client
 //! may leave out the empty delimiter: `[identity, body]`. Either way the reply
-//! goes back with the same envelope, so both kinds of client work.
+//! goes back with the same envelope, so both kinds of client work. Beside the
+//! routing frames the envelope carries what the transport knows of the
+//! sender ([`Peer`]): the key it authenticated with and its address, for the
+//! one place that decides what a sender may claim.
 
 use super::ProtocolError;
 
-/// A request's routing frames and its body.
+/// A connection's routing frames, as a ROUTER hands them out.
+pub type Route = Vec<Vec<u8>>;
+
+/// Who sent a request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Peer {
+    /// The routing frames that lead back to the sender's connection.
+    pub route: Route,
+    /// The identity the connection authenticated as (ZeroMQ's `User-Id`
+    /// metadata, e.g. a CURVE public key); `None` on a plaintext connection.
+    pub user_id: Option<String>,
+    /// The sender's IP address (ZeroMQ's `Peer-Address` metadata).
+    pub address: Option<String>,
+}
+
+/// A request's sender and its body.
+#[derive(Debug)]
 pub struct Envelope {
-    pub route: Vec<Vec<u8>>,
+    pub peer: Peer,
     pub body: Result<Vec<u8>, ProtocolError>,
 }
 
@@ -23,12 +42,17 @@ impl Envelope {
             Ok([body]) => Ok(body),
             Err(rest) => Err(ProtocolError::Frames(rest.len())),
         };
-        Envelope { route: frames, body }
+        Envelope { peer: Peer { route: frames, ..Peer::default() }, body }
+    }
+
+    /// Takes the body out, leaving an empty one.
+    pub fn take_body(&mut self) -> Result<Vec<u8>, ProtocolError> {
+        std::mem::replace(&mut self.body, Ok(Vec::new()))
     }
 
     /// The frames of a reply to this request.
     pub fn reply(self, body: Vec<u8>) -> Vec<Vec<u8>> {
-        let mut frames = self.route;
+        let mut frames = self.peer.route;
         frames.push(body);
         frames
     }

@@ -18,6 +18,8 @@ use serde_json::Value;
 
 pub use address::Address;
 
+use crate::store::StoredMessage;
+
 /// A request to a group server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action")]
@@ -188,6 +190,18 @@ pub struct WireMessage {
     /// huddle: the message's place in its group, from 1, without gaps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+}
+
+impl From<StoredMessage> for WireMessage {
+    /// The message as it travels: the server's local time, the seed's form.
+    fn from(message: StoredMessage) -> WireMessage {
+        WireMessage {
+            timestamp: timestamp::render(message.at),
+            user_uuid: message.user_uuid,
+            message: message.body,
+            seq: Some(message.seq),
+        }
+    }
 }
 
 /// huddle: new messages pushed to a subscribed connection, after the

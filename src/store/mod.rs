@@ -15,8 +15,7 @@ mod sqlite;
 pub use registrations::{RegistrationStore, SavedRegistration};
 pub use sqlite::{BACKWARD_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, SqliteStore};
 
-use crate::protocol::WireMessage;
-use crate::protocol::timestamp::{self, Micros};
+use crate::protocol::timestamp::Micros;
 
 /// A message as stored: its place in the group, author, text and time.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,18 +24,6 @@ pub struct StoredMessage {
     pub user_uuid: String,
     pub body: String,
     pub at: Micros,
-}
-
-impl StoredMessage {
-    /// The message as it travels: local time, the seed's form.
-    pub fn into_wire(self) -> WireMessage {
-        WireMessage {
-            timestamp: timestamp::render(self.at),
-            user_uuid: self.user_uuid,
-            message: self.body,
-            seq: Some(self.seq),
-        }
-    }
 }
 
 /// Which part of the history to read. Times and seqs agree in order (see

@@ -29,6 +29,9 @@ impl RegistrationStore {
         let shown = path.display().to_string();
         let open_error = |source: rusqlite::Error| StoreError::Open { path: shown.clone(), source };
         let connection = Connection::open(&path).map_err(open_error)?;
+        // A save that cannot take the lock fails at once: the directory's one
+        // thread never waits on another process.
+        connection.busy_timeout(std::time::Duration::ZERO).map_err(open_error)?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL;

@@ -10,11 +10,11 @@
 //!     "more": BOOL?}
 //! ```
 
-use super::{Context, not_a_member};
-use crate::protocol::{GetMessages, Reply, timestamp};
-use crate::store::{GroupStore, Page, StoreError, StoredMessage};
+use super::{Batch, not_a_member};
+use crate::protocol::{GetMessages, Reply, WireMessage, timestamp};
+use crate::store::{GroupStore, Page, StoreError};
 
-pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, context: &mut Context) -> Result<Reply, StoreError> {
+pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, batch: &mut Batch) -> Result<Reply, StoreError> {
     let since = match request.timestamp.as_deref().map(timestamp::parse).transpose() {
         Ok(since) => since,
         Err(error) => return Ok(Reply::failed(error.to_string())),
@@ -23,10 +23,9 @@ pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, context: &mut Co
         return Ok(not_a_member(&request.user_uuid));
     }
     // The seed's form has no paging: it gets everything, as it always did.
-    let limit =
-        request.is_paged().then(|| request.limit.unwrap_or(context.limits.max_page).min(context.limits.max_page));
+    let limit = request.is_paged().then(|| request.limit.unwrap_or(batch.limits.max_page).min(batch.limits.max_page));
     let page = Page { since, after_seq: request.after_seq, before_seq: request.before_seq, limit };
     let history = store.messages(&page)?;
-    let messages = history.messages.into_iter().map(StoredMessage::into_wire).collect();
+    let messages = history.messages.into_iter().map(WireMessage::from).collect();
     Ok(Reply { more: limit.map(|_| history.more), ..Reply::messages(messages) })
 }

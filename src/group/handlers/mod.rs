@@ -1,6 +1,11 @@
 //! One file per action. Each handler reads its request, works on the store
 //! inside the server's open batch, and returns the reply to send once that
 //! batch has committed. A store error aborts the whole batch.
+//!
+//! Handlers change the store only. What they would change in memory (who is
+//! subscribed) they record as an [`Effect`] in the [`Batch`]; the server
+//! applies the effects after the commit, so a batch that rolls back leaves
+//! memory as it left the disk.
 
 mod get;
 mod join;
@@ -9,48 +14,84 @@ mod send;
 mod subscribe;
 
 use super::limits::Limits;
-use super::subscriptions::Subscriptions;
+use super::subscriptions::{Route, Subscriptions};
+use crate::protocol::envelope::Peer;
 use crate::protocol::timestamp::Micros;
 use crate::protocol::{GroupRequest, Reply};
 use crate::store::{GroupStore, StoreError, StoredMessage};
 use std::time::Instant;
 
-/// What every handler may need besides its request.
-pub struct Context<'a> {
+/// What every handler may need besides its request: the batch it is part of.
+pub struct Batch<'a> {
     /// The time the batch is applied at.
     pub now: Micros,
     pub instant: Instant,
     pub limits: &'a Limits,
-    pub subscriptions: &'a mut Subscriptions,
+    /// The subscriptions as they were before the batch.
+    pub subscriptions: &'a Subscriptions,
+    /// Changes to memory to make once the batch has committed.
+    pub effects: Vec<Effect>,
     /// Messages this batch stored, to push once it has committed.
     pub stored: Vec<StoredMessage>,
 }
 
-/// Applies one request, sent over the connection `route`, to the store.
+/// A change to the group's memory that waits for the batch's commit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Subscribe {
+        route: Route,
+        user_uuid: String,
+    },
+    Unsubscribe {
+        route: Route,
+    },
+    /// The user left: none of their connections are pushed to any more.
+    ForgetUser {
+        user_uuid: String,
+    },
+}
+
+impl<'a> Batch<'a> {
+    pub fn new(limits: &'a Limits, subscriptions: &'a Subscriptions, now: Micros) -> Batch<'a> {
+        Batch { now, instant: Instant::now(), limits, subscriptions, effects: Vec::new(), stored: Vec::new() }
+    }
+
+    /// How many subscriptions this batch adds so far.
+    fn new_subscriptions(&self) -> usize {
+        self.effects
+            .iter()
+            .filter(|effect| {
+                matches!(effect, Effect::Subscribe { route, .. } if !self.subscriptions.contains(route, self.instant))
+            })
+            .count()
+    }
+}
+
+/// Applies one request, sent by `peer`, to the store.
 pub fn apply(
     store: &mut dyn GroupStore,
     request: &GroupRequest,
-    route: &[Vec<u8>],
-    context: &mut Context,
+    peer: &Peer,
+    batch: &mut Batch,
 ) -> Result<Reply, StoreError> {
     let user_uuid = request.user_uuid();
     if user_uuid.is_empty() {
         return Ok(Reply::failed("user_uuid is empty: send the user's id"));
     }
-    if user_uuid.len() > context.limits.max_user_id_bytes {
+    if user_uuid.len() > batch.limits.max_user_id_bytes {
         return Ok(Reply::failed(format!(
             "user_uuid is {} bytes; this group accepts at most {} (--max-user-id-bytes)",
             user_uuid.len(),
-            context.limits.max_user_id_bytes
+            batch.limits.max_user_id_bytes
         )));
     }
     match request {
-        GroupRequest::Join(request) => join::apply(store, request, context),
-        GroupRequest::Leave(request) => leave::apply(store, request, context),
-        GroupRequest::Send(request) => send::apply(store, request, context),
-        GroupRequest::Get(request) => get::apply(store, request, context),
-        GroupRequest::Subscribe(request) => subscribe::subscribe(store, request, route, context),
-        GroupRequest::Unsubscribe(_) => Ok(subscribe::unsubscribe(route, context)),
+        GroupRequest::Join(request) => join::apply(store, request, batch),
+        GroupRequest::Leave(request) => leave::apply(store, request, batch),
+        GroupRequest::Send(request) => send::apply(store, request, batch),
+        GroupRequest::Get(request) => get::apply(store, request, batch),
+        GroupRequest::Subscribe(request) => subscribe::subscribe(store, request, &peer.route, batch),
+        GroupRequest::Unsubscribe(_) => Ok(subscribe::unsubscribe(&peer.route, batch)),
     }
 }
 

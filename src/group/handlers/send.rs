@@ -8,14 +8,14 @@
 //! <- {"response": "SUCCESS", "seq": N?}  |  {"response": "FAILED", "error": WHY}
 //! ```
 
-use super::{Context, not_a_member};
+use super::{Batch, not_a_member};
 use crate::group::limits::MAX_MSG_ID_BYTES;
 use crate::protocol::{Reply, SendMessage};
 use crate::store::{Appended, GroupStore, StoreError};
 
-pub fn apply(store: &mut dyn GroupStore, request: &SendMessage, context: &mut Context) -> Result<Reply, StoreError> {
+pub fn apply(store: &mut dyn GroupStore, request: &SendMessage, batch: &mut Batch) -> Result<Reply, StoreError> {
     let size = request.message.len();
-    let max = context.limits.max_message_bytes;
+    let max = batch.limits.max_message_bytes;
     if size > max {
         return Ok(Reply::failed(format!(
             "message is {size} bytes; this group accepts at most {max} bytes (--max-message-bytes)"
@@ -31,10 +31,10 @@ pub fn apply(store: &mut dyn GroupStore, request: &SendMessage, context: &mut Co
     if !store.is_member(&request.user_uuid)? {
         return Ok(not_a_member(&request.user_uuid));
     }
-    let seq = match store.append(&request.user_uuid, &request.message, msg_id, context.now)? {
+    let seq = match store.append(&request.user_uuid, &request.message, msg_id, batch.now)? {
         Appended::New(message) => {
             let seq = message.seq;
-            context.stored.push(message);
+            batch.stored.push(message);
             seq
         }
         Appended::Duplicate { seq } => seq,
