@@ -26,4 +26,5 @@ pub mod protocol;
 pub mod serve;
 pub mod shutdown;
 pub mod store;
+pub mod transport;
 pub mod up;

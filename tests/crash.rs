@@ -11,6 +11,7 @@ mod common;
 use common::{data_dir, group_command, home, start_server};
 use huddle::client::{Client, ClientError, Requester};
 use huddle::protocol::Address;
+use huddle::transport::RequestError;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,8 +34,8 @@ fn sender(address: Address, index: usize, stop: Arc<AtomicBool>) -> Sent {
         let acknowledged = loop {
             match client.send_with_id(&address, &text, &msg_id) {
                 Ok(_) => break true,
-                Err(ClientError::NoAnswer { .. }) if !stop.load(Ordering::SeqCst) => continue,
-                Err(ClientError::NoAnswer { .. }) => break false,
+                Err(ClientError::Request(RequestError::NoAnswer { .. })) if !stop.load(Ordering::SeqCst) => continue,
+                Err(ClientError::Request(RequestError::NoAnswer { .. })) => break false,
                 Err(error) => panic!("{error}"),
             }
         };

@@ -4,7 +4,8 @@
 //! send, through the durable commit, to the member's socket.
 
 use super::load::LoadResult;
-use crate::protocol::{GroupRequest, Incoming, Membership, SendMessage, encode};
+use crate::protocol::{Address, GroupRequest, Incoming, Membership, SendMessage, encode};
+use crate::transport::{self, ConnectOptions};
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ pub struct FanoutResult {
 /// Subscribes `members` connections, then sends `rate` messages a second for
 /// `duration` from `sender`, collecting every push.
 pub fn run(
-    endpoint: &str,
+    group: &Address,
     members: &[String],
     sender: &str,
     rate: u64,
@@ -30,10 +31,8 @@ pub fn run(
     let context = zmq::Context::new();
     let mut sockets = Vec::with_capacity(members.len());
     for member in members {
-        let socket = context.socket(zmq::DEALER)?;
-        socket.set_linger(0)?;
-        socket.set_rcvhwm(0)?;
-        socket.connect(endpoint)?;
+        let unbounded = ConnectOptions { receive_hwm: Some(0) };
+        let socket = transport::connect_with(&context, zmq::DEALER, group, unbounded)?;
         let subscribe = encode(&GroupRequest::Subscribe(Membership { user_uuid: member.clone() }));
         socket.send_multipart([&b""[..], &subscribe], 0)?;
         sockets.push(socket);
@@ -42,9 +41,7 @@ pub fn run(
     for socket in &sockets {
         socket.recv_multipart(0)?;
     }
-    let send_socket = context.socket(zmq::DEALER)?;
-    send_socket.set_linger(0)?;
-    send_socket.connect(endpoint)?;
+    let send_socket = transport::connect(&context, zmq::DEALER, group)?;
 
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);

@@ -5,6 +5,8 @@
 //! Requests go in the REQ envelope (an empty frame first), so any server a
 //! REQ client can talk to — huddle's, the seed's, a bare echo — can be driven.
 
+use crate::protocol::Address;
+use crate::transport;
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,7 +30,7 @@ impl LoadResult {
 
 /// How to drive a server.
 pub struct Load<'a> {
-    pub endpoint: &'a str,
+    pub group: &'a Address,
     pub users: usize,
     pub window: usize,
     pub duration: Duration,
@@ -52,9 +54,7 @@ struct User {
 pub fn run(context: &zmq::Context, load: Load) -> Result<LoadResult, zmq::Error> {
     let mut users = Vec::with_capacity(load.users);
     for _ in 0..load.users {
-        let socket = context.socket(zmq::DEALER)?;
-        socket.set_linger(0)?;
-        socket.connect(load.endpoint)?;
+        let socket = transport::connect(context, zmq::DEALER, load.group)?;
         users.push(User { socket, sent_at: VecDeque::with_capacity(load.window), sent: 0 });
     }
     let total = load.total.unwrap_or(u64::MAX);

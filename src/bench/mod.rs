@@ -21,6 +21,7 @@ pub use report::{Percentiles, Report};
 use servers::Servers;
 
 use crate::protocol::{GetMessages, GroupRequest, Membership, SendMessage, encode};
+use crate::transport;
 use load::{Load, LoadResult};
 use process::Watched;
 use std::io::{self, IsTerminal};
@@ -91,7 +92,7 @@ impl Phase<'_> {
         };
         let cpu_before = self.servers.watched.and_then(|w| w.cpu_time());
         let load = Load {
-            endpoint: &self.servers.endpoint,
+            group: &self.servers.address,
             users,
             window,
             duration: self.options.duration,
@@ -138,10 +139,8 @@ impl Phase<'_> {
 /// Makes every bench user a member (the seed's way: one REQ request each).
 fn join_users(servers: &Servers, users: usize) -> io::Result<()> {
     let context = zmq::Context::new();
-    let socket = context.socket(zmq::REQ).map_err(io::Error::other)?;
-    socket.set_linger(0).map_err(io::Error::other)?;
+    let socket = transport::connect(&context, zmq::REQ, &servers.address).map_err(io::Error::other)?;
     socket.set_rcvtimeo(5000).map_err(io::Error::other)?;
-    socket.connect(&servers.endpoint).map_err(io::Error::other)?;
     for user in 0..users {
         let join = encode(&GroupRequest::Join(Membership { user_uuid: user_id(user) }));
         socket.send(join, 0).map_err(io::Error::other)?;
@@ -232,7 +231,7 @@ pub fn fanout(options: &Options, rate: u64) -> io::Result<Vec<Report>> {
     let members: Vec<String> = (1..=options.users).map(user_id).collect();
     let cpu_before = servers.watched.and_then(|w| w.cpu_time());
     let result =
-        fanout::run(&servers.endpoint, &members, &user_id(0), rate, options.duration).map_err(io::Error::other)?;
+        fanout::run(&servers.address, &members, &user_id(0), rate, options.duration).map_err(io::Error::other)?;
     let cpu_after = servers.watched.and_then(|w| w.cpu_time());
     let phase = Phase { servers: &servers, options, mode: "fanout" };
     let cpu = match (cpu_before, cpu_after) {
@@ -299,16 +298,14 @@ pub fn wants_progress(json: bool) -> bool {
 /// The bare ROUTER echo server the `--echo` target runs.
 pub fn echo_server(bind: &str, shutdown: &crate::shutdown::Shutdown) -> io::Result<()> {
     let context = zmq::Context::new();
-    let socket = context.socket(zmq::ROUTER).map_err(io::Error::other)?;
-    let bind = if bind.contains("://") { bind.to_owned() } else { format!("tcp://{bind}") };
-    socket.bind(&bind).map_err(io::Error::other)?;
-    let endpoint = socket.get_last_endpoint().map_err(io::Error::other)?.unwrap_or_default();
-    println!("huddle echo listening on {}", endpoint.trim_start_matches("tcp://"));
+    let (socket, address) =
+        transport::bind_router(&context, bind, transport::RouterOptions::default()).map_err(io::Error::other)?;
+    println!("huddle echo listening on {address}");
     crate::serve::serve(&socket, shutdown, 1024, &mut |batch: Vec<crate::protocol::envelope::Envelope>| {
         batch
             .into_iter()
             .map(|mut envelope| {
-                let body = std::mem::replace(&mut envelope.body, Ok(Vec::new())).unwrap_or_default();
+                let body = envelope.take_body().unwrap_or_default();
                 envelope.reply(body)
             })
             .collect()

@@ -4,11 +4,12 @@
 use super::Target;
 use super::process::Watched;
 use super::spawn::{SpawnedServer, huddle_command};
+use crate::protocol::Address;
 use std::io;
 
 /// The servers a run talks to, alive for as long as this is.
 pub(super) struct Servers {
-    pub(super) endpoint: String,
+    pub(super) address: Address,
     pub(super) described: String,
     pub(super) watched: Option<Watched>,
     pub(super) processes: Vec<SpawnedServer>,
@@ -19,7 +20,7 @@ impl Servers {
     pub(super) fn start(target: &Target) -> io::Result<Servers> {
         match target {
             Target::Group { address, pid } => Ok(Servers {
-                endpoint: format!("tcp://{address}"),
+                address: Address::parse(address).map_err(io::Error::other)?,
                 described: format!("group {address}"),
                 watched: pid.map(|pid| Watched { pid }),
                 processes: Vec::new(),
@@ -36,7 +37,7 @@ impl Servers {
                     .arg(data.path().join("group"));
                 let group = SpawnedServer::start(quiet(group))?;
                 Ok(Servers {
-                    endpoint: format!("tcp://{}", group.address),
+                    address: Address::parse(&group.address).map_err(io::Error::other)?,
                     described: "huddle group".into(),
                     watched: Some(Watched { pid: group.pid() }),
                     processes: vec![directory, group],
@@ -48,7 +49,7 @@ impl Servers {
                 echo.args(["bench", "echo-server", "--bind", "127.0.0.1:0"]);
                 let echo = SpawnedServer::start(quiet(echo))?;
                 Ok(Servers {
-                    endpoint: format!("tcp://{}", echo.address),
+                    address: Address::parse(&echo.address).map_err(io::Error::other)?,
                     described: "zeromq echo".into(),
                     watched: Some(Watched { pid: echo.pid() }),
                     processes: vec![echo],

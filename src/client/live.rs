@@ -14,6 +14,7 @@
 
 use super::{Client, ClientError, Requester};
 use crate::protocol::{Address, GroupRequest, Incoming, Membership, Status, WireMessage, encode};
+use crate::transport;
 use std::time::{Duration, Instant};
 
 /// How often a subscription is renewed (the group keeps it 30 s).
@@ -228,21 +229,15 @@ impl Watch {
     }
 
     fn transport(&self, source: zmq::Error) -> ClientError {
-        ClientError::Transport { kind: "group", address: self.group.clone(), source }
+        ClientError::group_transport(&self.group, source)
     }
 }
 
 /// A DEALER connected to `group`, and a socket reporting its connection events.
 fn connect(context: &zmq::Context, group: &Address) -> Result<(zmq::Socket, zmq::Socket), ClientError> {
-    let transport = |source| ClientError::Transport { kind: "group", address: group.clone(), source };
-    let socket = context.socket(zmq::DEALER).map_err(transport)?;
-    socket.set_linger(0).map_err(transport)?;
-    let events = format!("inproc://huddle-watch-{}", uuid::Uuid::new_v4());
+    let transport = |source| ClientError::group_transport(group, source);
+    let socket = transport::connect(context, zmq::DEALER, group).map_err(transport)?;
     let wanted = zmq::SocketEvent::CONNECTED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
-    socket.monitor(&events, wanted).map_err(transport)?;
-    let monitor = context.socket(zmq::PAIR).map_err(transport)?;
-    monitor.set_linger(0).map_err(transport)?;
-    monitor.connect(&events).map_err(transport)?;
-    socket.connect(&group.endpoint()).map_err(transport)?;
+    let monitor = transport::monitor(context, &socket, wanted).map_err(transport)?;
     Ok((socket, monitor))
 }

@@ -8,13 +8,14 @@
 
 pub mod chat;
 pub mod commands;
+mod error;
 pub mod live;
 pub mod repl;
-mod requester;
 pub mod seen;
 pub mod since;
 
-pub use requester::{ClientError, DEFAULT_TIMEOUT, Requester};
+pub use crate::transport::{DEFAULT_TIMEOUT, Requester};
+pub use error::ClientError;
 
 use crate::protocol::{
     Address, DirectoryRequest, GetMessages, GroupRequest, Membership, Reply, SendMessage, Status, WireMessage,

@@ -8,6 +8,7 @@
 //! from another whenever it answers requests; nothing is shared.
 
 use crate::protocol::{Address, GetMessages, GroupRequest, encode};
+use crate::transport;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
@@ -104,9 +105,7 @@ fn probe_all(context: &zmq::Context, targets: &[String]) -> Vec<(String, bool)> 
 /// first), which is what the seed's group expects.
 fn send_probe(context: &zmq::Context, target: &str, probe: &[u8]) -> Option<zmq::Socket> {
     let address = Address::parse(target).ok()?;
-    let socket = context.socket(zmq::DEALER).ok()?;
-    socket.set_linger(0).ok()?;
-    socket.connect(&address.endpoint()).ok()?;
+    let socket = transport::connect(context, zmq::DEALER, &address).ok()?;
     if let Err(error) = socket.send_multipart([&b""[..], probe], zmq::DONTWAIT) {
         info!(%target, %error, "cannot send a probe");
         return None;

@@ -5,12 +5,12 @@
 
 use super::Registry;
 use super::prober::Prober;
-use crate::group::server::bound_address;
 use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, Reply, decode, json};
 use crate::serve::{ReplyFrames, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{RegistrationStore, StoreError};
+use crate::transport::{self, RouterOptions};
 use std::path::Path;
 use std::time::Instant;
 use tracing::{debug, info, warn};
@@ -40,11 +40,8 @@ impl DirectoryServer {
     /// Binds to `endpoint` (`tcp://*:5555`, `127.0.0.1:0`, ...) and restores
     /// the registrations kept in `data_dir`.
     pub fn bind(context: &zmq::Context, endpoint: &str, data_dir: &Path) -> Result<DirectoryServer, DirectoryError> {
-        let endpoint = if endpoint.contains("://") { endpoint.to_owned() } else { format!("tcp://{endpoint}") };
-        let socket = context.socket(zmq::ROUTER)?;
-        socket.set_linger(0)?;
-        socket.bind(&endpoint).map_err(|source| DirectoryError::Bind { endpoint: endpoint.clone(), source })?;
-        let address = bound_address(&socket).unwrap_or(Address { host: endpoint, port: 0 });
+        let (socket, address) = transport::bind_router(context, endpoint, RouterOptions::default())
+            .map_err(|source| DirectoryError::Bind { endpoint: transport::normalize_endpoint(endpoint), source })?;
         let saved = RegistrationStore::open(data_dir)?;
         let registry = Registry::restore(saved.load()?);
         Ok(DirectoryServer { context: context.clone(), socket, address, registry, saved })
@@ -89,8 +86,7 @@ fn answer(
     mut envelope: Envelope,
     now: Instant,
 ) -> ReplyFrames {
-    let body = std::mem::replace(&mut envelope.body, Ok(Vec::new()));
-    let reply = match body.and_then(|body| decode::<DirectoryRequest>(&body)) {
+    let reply = match envelope.take_body().and_then(|body| decode::<DirectoryRequest>(&body)) {
         Ok(DirectoryRequest::Register { group_name, ip_port, heartbeat_ms }) => match Address::parse(&ip_port) {
             Err(error) => Reply::failed(format!("register: {error}")).encode(),
             // Saved before it is known, and known before it is acknowledged:

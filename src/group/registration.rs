@@ -2,9 +2,9 @@
 //! every [`REGISTER_INTERVAL`] (the directory's heartbeat), in the background.
 //! A group serves its users whether or not a directory answers.
 
-use crate::client::Requester;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, encode};
 use crate::shutdown::Shutdown;
+use crate::transport::Requester;
 use std::time::Duration;
 use tracing::{info, warn};
 

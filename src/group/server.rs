@@ -13,6 +13,7 @@ use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, WireMessage
 use crate::serve::{ReplyFrames, Service, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{GroupStore, SqliteStore, StoreError, StoredMessage};
+use crate::transport::{self, RouterOptions};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -69,13 +70,9 @@ impl GroupServer {
     /// Opens the store and binds the socket; nothing is served yet.
     pub fn bind(context: &zmq::Context, config: &GroupConfig) -> Result<GroupServer, GroupError> {
         let store = SqliteStore::open_with_limit(&config.data_dir, config.max_data_bytes)?;
-        let socket = context.socket(zmq::ROUTER)?;
-        socket.set_linger(0)?;
-        socket.set_maxmsgsize(MAX_FRAME_BYTES)?;
-        socket.set_sndhwm(PUSH_HWM)?;
-        let bind_error = |source| GroupError::Bind { address: config.bind.clone(), source };
-        socket.bind(&config.bind.endpoint()).map_err(bind_error)?;
-        let address = bound_address(&socket).unwrap_or_else(|| config.bind.clone());
+        let options = RouterOptions { max_frame_bytes: Some(MAX_FRAME_BYTES), send_hwm: Some(PUSH_HWM) };
+        let (socket, address) = transport::bind_router(context, &config.bind.endpoint(), options)
+            .map_err(|source| GroupError::Bind { address: config.bind.clone(), source })?;
         let group = Group {
             name: config.name.clone(),
             store: Box::new(store),
@@ -293,12 +290,6 @@ impl RunningGroup {
     pub fn wait(self) -> Result<(), GroupError> {
         self.server.join().unwrap_or(Err(GroupError::Crashed))
     }
-}
-
-/// The address a bound socket really listens on.
-pub fn bound_address(socket: &zmq::Socket) -> Option<Address> {
-    let endpoint = socket.get_last_endpoint().ok()?.ok()?;
-    Address::from_endpoint(&endpoint).ok()
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many times a request is sent within its budget.
 pub const DEFAULT_TRIES: u32 = 3;
 
+/// Why a request got no reply.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub enum RequestError {
     #[error(
         "no answer from {kind} {address} after {tries} tries in {:.1} s: is it running? {}",
         elapsed.as_secs_f64(),
@@ -24,19 +25,6 @@ pub enum ClientError {
     NoAnswer { kind: &'static str, address: Address, tries: u32, elapsed: Duration },
     #[error("cannot talk to {kind} {address}: {source}")]
     Transport { kind: &'static str, address: Address, source: zmq::Error },
-    #[error("{kind} {address} sent a reply huddle cannot read ({detail}): {shown:?}")]
-    BadReply { kind: &'static str, address: Address, detail: String, shown: String },
-    #[error("group {address} refused: {reason}")]
-    Refused { address: Address, reason: String },
-    #[error(transparent)]
-    BadTimestamp(crate::protocol::timestamp::BadTimestamp),
-    #[error("no group named {name:?} is listed by the directory {directory}: `huddle groups` lists them")]
-    UnknownGroup { name: String, directory: Address },
-    #[error(
-        "{name:?} names several groups ({}): give the one you mean as IP:PORT",
-        candidates.iter().map(|group| group.address.to_string()).collect::<Vec<_>>().join(", ")
-    )]
-    AmbiguousGroup { name: String, candidates: Vec<super::NamedGroup> },
 }
 
 /// What to do about a peer that does not answer.
@@ -44,14 +32,6 @@ fn start_hint(kind: &str) -> &'static str {
     match kind {
         "directory" => "(`huddle directory` starts one; `huddle up` starts everything on this machine)",
         _ => "(`huddle groups` lists the groups that answer)",
-    }
-}
-
-impl ClientError {
-    pub(crate) fn bad_reply(kind: &'static str, address: &Address, reply: &[u8], detail: impl ToString) -> ClientError {
-        let mut shown = String::from_utf8_lossy(reply).into_owned();
-        shown.truncate(200);
-        ClientError::BadReply { kind, address: address.clone(), detail: detail.to_string(), shown }
     }
 }
 
@@ -69,11 +49,11 @@ impl Requester {
 
     /// Sends `body` to `address` and returns the reply, or an error once the
     /// budget is spent. `kind` ("group", "directory") names the peer in errors.
-    pub fn request(&mut self, kind: &'static str, address: &Address, body: &[u8]) -> Result<Vec<u8>, ClientError> {
+    pub fn request(&mut self, kind: &'static str, address: &Address, body: &[u8]) -> Result<Vec<u8>, RequestError> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let per_try = self.timeout / self.tries;
-        let transport = |source| ClientError::Transport { kind, address: address.clone(), source };
+        let transport = |source| RequestError::Transport { kind, address: address.clone(), source };
         for _ in 0..self.tries {
             let now = Instant::now();
             if now >= deadline {
@@ -89,15 +69,13 @@ impl Requester {
             // No reply in time: this socket's state is unknown, start afresh.
             self.sockets.remove(address);
         }
-        Err(ClientError::NoAnswer { kind, address: address.clone(), tries: self.tries, elapsed: started.elapsed() })
+        Err(RequestError::NoAnswer { kind, address: address.clone(), tries: self.tries, elapsed: started.elapsed() })
     }
 
     fn socket(&mut self, address: &Address) -> Result<&zmq::Socket, zmq::Error> {
         if !self.sockets.contains_key(address) {
-            let socket = self.context.socket(zmq::REQ)?;
-            socket.set_linger(0)?;
+            let socket = super::connect(&self.context, zmq::REQ, address)?;
             socket.set_sndtimeo(self.timeout.as_millis() as i32)?;
-            socket.connect(&address.endpoint())?;
             self.sockets.insert(address.clone(), socket);
         }
         Ok(&self.sockets[address])

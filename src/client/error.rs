@@ -1,0 +1,37 @@
+//! What can go wrong for a client, each error saying what to do next.
+
+use super::NamedGroup;
+use crate::protocol::Address;
+use crate::transport::RequestError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("{kind} {address} sent a reply huddle cannot read ({detail}): {shown:?}")]
+    BadReply { kind: &'static str, address: Address, detail: String, shown: String },
+    #[error("group {address} refused: {reason}")]
+    Refused { address: Address, reason: String },
+    #[error(transparent)]
+    BadTimestamp(crate::protocol::timestamp::BadTimestamp),
+    #[error("no group named {name:?} is listed by the directory {directory}: `huddle groups` lists them")]
+    UnknownGroup { name: String, directory: Address },
+    #[error(
+        "{name:?} names several groups ({}): give the one you mean as IP:PORT",
+        candidates.iter().map(|group| group.address.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    AmbiguousGroup { name: String, candidates: Vec<NamedGroup> },
+}
+
+impl ClientError {
+    pub(crate) fn bad_reply(kind: &'static str, address: &Address, reply: &[u8], detail: impl ToString) -> ClientError {
+        let mut shown = String::from_utf8_lossy(reply).into_owned();
+        shown.truncate(200);
+        ClientError::BadReply { kind, address: address.clone(), detail: detail.to_string(), shown }
+    }
+
+    /// A transport failure talking to a group.
+    pub(crate) fn group_transport(address: &Address, source: zmq::Error) -> ClientError {
+        ClientError::Request(RequestError::Transport { kind: "group", address: address.clone(), source })
+    }
+}

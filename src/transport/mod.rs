@@ -1,0 +1,112 @@
+//! Every ZeroMQ socket huddle makes, server side and client side, with its
+//! options, in one place: the one place that will also give sockets their
+//! keys. Nothing else calls `context.socket`.
+//!
+//! Servers listen on a ROUTER ([`bind_router`]); clients connect a REQ for
+//! one request at a time ([`Requester`], with deadlines and retries) or a
+//! DEALER for a connection that also receives pushes ([`connect`]). Every
+//! socket has linger 0: a process that stops never waits to deliver to a
+//! peer that is gone.
+
+mod requester;
+
+pub use requester::{DEFAULT_TIMEOUT, DEFAULT_TRIES, RequestError, Requester};
+
+use crate::protocol::Address;
+
+/// What a server's ROUTER bounds, beyond the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RouterOptions {
+    /// The largest frame taken at all: a peer sending more is cut off by
+    /// ZeroMQ before the frame is held in memory.
+    pub max_frame_bytes: Option<i64>,
+    /// Messages queued for one peer before more to it are dropped.
+    pub send_hwm: Option<i32>,
+}
+
+/// A ROUTER listening on `endpoint` (`tcp://*:5555`, `127.0.0.1:0`, ...), and
+/// the address it really listens on (with the port the OS picked for 0).
+pub fn bind_router(
+    context: &zmq::Context,
+    endpoint: &str,
+    options: RouterOptions,
+) -> Result<(zmq::Socket, Address), zmq::Error> {
+    let endpoint = normalize_endpoint(endpoint);
+    let socket = context.socket(zmq::ROUTER)?;
+    socket.set_linger(0)?;
+    if let Some(bytes) = options.max_frame_bytes {
+        socket.set_maxmsgsize(bytes)?;
+    }
+    if let Some(hwm) = options.send_hwm {
+        socket.set_sndhwm(hwm)?;
+    }
+    socket.bind(&endpoint)?;
+    let address = bound_address(&socket).unwrap_or(Address { host: endpoint, port: 0 });
+    Ok((socket, address))
+}
+
+/// What a client socket bounds, beyond the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectOptions {
+    /// Messages queued from the peer before ZeroMQ stops reading (0: no
+    /// bound, for a reader that must see everything, such as the bench).
+    pub receive_hwm: Option<i32>,
+}
+
+/// A socket of `kind` (REQ, DEALER) connected to `address`.
+pub fn connect(context: &zmq::Context, kind: zmq::SocketType, address: &Address) -> Result<zmq::Socket, zmq::Error> {
+    connect_with(context, kind, address, ConnectOptions::default())
+}
+
+/// [`connect`] with `options`.
+pub fn connect_with(
+    context: &zmq::Context,
+    kind: zmq::SocketType,
+    address: &Address,
+    options: ConnectOptions,
+) -> Result<zmq::Socket, zmq::Error> {
+    let socket = context.socket(kind)?;
+    socket.set_linger(0)?;
+    if let Some(hwm) = options.receive_hwm {
+        socket.set_rcvhwm(hwm)?;
+    }
+    socket.connect(&address.endpoint())?;
+    Ok(socket)
+}
+
+/// A PAIR socket receiving `socket`'s connection events (`events`, a mask
+/// of `zmq::SocketEvent`s).
+pub fn monitor(context: &zmq::Context, socket: &zmq::Socket, events: i32) -> Result<zmq::Socket, zmq::Error> {
+    let endpoint = format!("inproc://huddle-monitor-{}", uuid::Uuid::new_v4());
+    socket.monitor(&endpoint, events)?;
+    let monitor = context.socket(zmq::PAIR)?;
+    monitor.set_linger(0)?;
+    monitor.connect(&endpoint)?;
+    Ok(monitor)
+}
+
+/// `endpoint` as ZeroMQ takes it: `tcp://` added when no transport is given.
+pub fn normalize_endpoint(endpoint: &str) -> String {
+    if endpoint.contains("://") { endpoint.to_owned() } else { format!("tcp://{endpoint}") }
+}
+
+/// The address a bound socket really listens on.
+pub fn bound_address(socket: &zmq::Socket) -> Option<Address> {
+    let endpoint = socket.get_last_endpoint().ok()?.ok()?;
+    Address::from_endpoint(&endpoint).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_router_bound_to_port_0_reports_its_real_port() {
+        let context = zmq::Context::new();
+        let (_socket, address) = bind_router(&context, "127.0.0.1:0", RouterOptions::default()).unwrap();
+        assert_eq!(address.host, "127.0.0.1");
+        assert_ne!(address.port, 0);
+        assert_eq!(normalize_endpoint("tcp://*:5555"), "tcp://*:5555");
+        assert_eq!(normalize_endpoint("*:5555"), "tcp://*:5555");
+    }
+}
