@@ -10,6 +10,7 @@ use huddle::group::{GroupConfig, Limits, RunningGroup, limits};
 use huddle::protocol::Address;
 use huddle::protocol::address::DIRECTORY_PORT;
 use huddle::shutdown::Shutdown;
+use huddle::store::StoreConfig;
 use huddle::{bench, identity, paths, up};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -385,7 +386,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let shutdown = stop_on_signals()?;
             let port = bind.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(DIRECTORY_PORT);
             let data = data.unwrap_or_else(|| paths::directory_data_dir(port));
-            let server = DirectoryServer::bind(&zmq::Context::new(), &bind, &data)?;
+            let server = DirectoryServer::bind(&zmq::Context::new(), &bind, &StoreConfig::sqlite(data))?;
             println!("huddle directory listening on {}", server.address());
             server.run(&shutdown)?;
             Ok(ExitCode::SUCCESS)
@@ -394,21 +395,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let bind = Address::parse(&address)?;
             let directory =
                 Address::parse_with_default_port(seed_directory.as_deref().unwrap_or(&directory), DIRECTORY_PORT)?;
-            let data_dir = data.unwrap_or_else(|| paths::group_data_dir(&name));
+            let dir = data.unwrap_or_else(|| paths::group_data_dir(&name));
             let config = GroupConfig {
                 name: name.clone(),
                 bind,
                 directory: Some(directory.clone()),
-                data_dir,
-                max_data_bytes: limits.max_data_bytes,
+                store: StoreConfig::Sqlite { dir, max_bytes: limits.max_data_bytes },
                 limits: limits.limits(),
             };
             let shutdown = stop_on_signals()?;
             let group = RunningGroup::start(&zmq::Context::new(), &config, &shutdown)?;
             println!(
                 "huddle group {name:?} listening on {}, data in {}, registering with {directory}",
-                group.address,
-                config.data_dir.display()
+                group.address, config.store
             );
             group.wait()?;
             Ok(ExitCode::SUCCESS)

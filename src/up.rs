@@ -10,6 +10,7 @@ use crate::directory::{DirectoryError, DirectoryServer};
 use crate::group::{GroupConfig, GroupError, Limits, RunningGroup};
 use crate::protocol::{Address, split_group_list_entry};
 use crate::shutdown::Shutdown;
+use crate::store::StoreConfig;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -128,7 +129,7 @@ fn start_directory(
     client: &mut Client,
 ) -> Result<(Option<DirectoryThread>, Address, &'static str), UpError> {
     let address = &config.directory;
-    match DirectoryServer::bind(context, &address.endpoint(), &config.directory_data) {
+    match DirectoryServer::bind(context, &address.endpoint(), &StoreConfig::sqlite(&config.directory_data)) {
         Ok(server) => {
             let bound = server.address().clone();
             let stop = shutdown.clone();
@@ -166,8 +167,7 @@ fn start_lobby(context: &zmq::Context, config: &UpConfig, shutdown: &Shutdown) -
         name: LOBBY.to_owned(),
         bind: Address { host: "127.0.0.1".to_owned(), port },
         directory: Some(config.directory.clone()),
-        data_dir: config.lobby_data.clone(),
-        max_data_bytes: None,
+        store: StoreConfig::sqlite(&config.lobby_data),
         limits: Limits::default(),
     };
     let group = match remembered.map(|port| RunningGroup::start(context, &group_config(port), shutdown)) {

@@ -9,9 +9,8 @@ use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, Reply, decode, json};
 use crate::serve::{ReplyFrames, serve};
 use crate::shutdown::Shutdown;
-use crate::store::{RegistrationStore, StoreError};
+use crate::store::{RegistrationStore, StoreConfig, StoreError};
 use crate::transport::{self, RouterOptions};
-use std::path::Path;
 use std::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -33,16 +32,20 @@ pub struct DirectoryServer {
     socket: zmq::Socket,
     address: Address,
     registry: Registry,
-    saved: RegistrationStore,
+    saved: Box<dyn RegistrationStore + Send>,
 }
 
 impl DirectoryServer {
     /// Binds to `endpoint` (`tcp://*:5555`, `127.0.0.1:0`, ...) and restores
-    /// the registrations kept in `data_dir`.
-    pub fn bind(context: &zmq::Context, endpoint: &str, data_dir: &Path) -> Result<DirectoryServer, DirectoryError> {
+    /// the registrations kept in `store`.
+    pub fn bind(
+        context: &zmq::Context,
+        endpoint: &str,
+        store: &StoreConfig,
+    ) -> Result<DirectoryServer, DirectoryError> {
         let (socket, address) = transport::bind_router(context, endpoint, RouterOptions::default())
             .map_err(|source| DirectoryError::Bind { endpoint: transport::normalize_endpoint(endpoint), source })?;
-        let saved = RegistrationStore::open(data_dir)?;
+        let saved = store.open_registrations()?;
         let registry = Registry::restore(saved.load()?);
         Ok(DirectoryServer { context: context.clone(), socket, address, registry, saved })
     }
@@ -67,7 +70,7 @@ impl DirectoryServer {
             let mut targets_changed = false;
             let replies = batch
                 .into_iter()
-                .map(|envelope| answer(&mut registry, &mut saved, &mut targets_changed, envelope, now))
+                .map(|envelope| answer(&mut registry, saved.as_mut(), &mut targets_changed, envelope, now))
                 .collect::<Vec<ReplyFrames>>();
             if targets_changed {
                 prober.set_targets(registry.probe_targets());
@@ -81,7 +84,7 @@ impl DirectoryServer {
 
 fn answer(
     registry: &mut Registry,
-    saved: &mut RegistrationStore,
+    saved: &mut dyn RegistrationStore,
     targets_changed: &mut bool,
     mut envelope: Envelope,
     now: Instant,

@@ -12,10 +12,9 @@ use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, WireMessage, decode, json, timestamp};
 use crate::serve::{ReplyFrames, Service, serve};
 use crate::shutdown::Shutdown;
-use crate::store::{GroupStore, SqliteStore, StoreError, StoredMessage};
+use crate::store::{GroupStore, StoreConfig, StoreError, StoredMessage};
 use crate::transport::{self, RouterOptions};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Instant;
 use tracing::{debug, info, warn};
@@ -31,9 +30,8 @@ pub struct GroupConfig {
     pub bind: Address,
     /// The directory to register with; `None` to stay unlisted.
     pub directory: Option<Address>,
-    pub data_dir: PathBuf,
-    /// The most the store may take on disk, in bytes; `None`: no bound but the disk's.
-    pub max_data_bytes: Option<u64>,
+    /// Where and how the group keeps its members and history.
+    pub store: StoreConfig,
     pub limits: Limits,
 }
 
@@ -69,13 +67,13 @@ struct Group {
 impl GroupServer {
     /// Opens the store and binds the socket; nothing is served yet.
     pub fn bind(context: &zmq::Context, config: &GroupConfig) -> Result<GroupServer, GroupError> {
-        let store = SqliteStore::open_with_limit(&config.data_dir, config.max_data_bytes)?;
+        let store = config.store.open_group()?;
         let options = RouterOptions { max_frame_bytes: Some(MAX_FRAME_BYTES), send_hwm: Some(PUSH_HWM) };
         let (socket, address) = transport::bind_router(context, &config.bind.endpoint(), options)
             .map_err(|source| GroupError::Bind { address: config.bind.clone(), source })?;
         let group = Group {
             name: config.name.clone(),
-            store: Box::new(store),
+            store,
             limits: config.limits.clone(),
             subscriptions: Subscriptions::default(),
             unpushed: Vec::new(),
@@ -296,6 +294,7 @@ impl RunningGroup {
 mod tests {
     use super::*;
     use crate::protocol::Status;
+    use crate::store::SqliteStore;
 
     fn group(dir: &std::path::Path, limits: Limits) -> Group {
         group_on(SqliteStore::open(dir).unwrap(), limits)

@@ -1,21 +1,66 @@
-//! Where a group keeps its members and its history.
+//! Where a group keeps its members and its history, and the directory its
+//! registrations: behind traits that any backend can fill.
 //!
-//! [`RegistrationStore`] is the directory's memory of registrations.
+//! [`GroupStore`] is the one interface the group server uses, and
+//! [`RegistrationStore`] the directory's; [`SqliteStore`] and
+//! [`SqliteRegistrations`] implement them today, and a backend such as
+//! PostgreSQL can come later behind the same traits, chosen by a
+//! [`StoreConfig`]. Every backend runs the same [`conformance`] checks.
 //!
-//! [`GroupStore`] is the one interface the group server uses; [`SqliteStore`]
-//! implements it today, and another backend can come later behind the same
-//! trait. The server drives it in batches: [`GroupStore::begin`], any number
-//! of operations, then [`GroupStore::commit`]. Nothing a batch did is visible
-//! after a restart unless `commit` returned `Ok`, and the server acknowledges
-//! nothing before that.
+//! The group server drives its store in batches: [`GroupStore::begin`], any
+//! number of operations, then [`GroupStore::commit`]. Nothing a batch did is
+//! visible after a restart unless `commit` returned `Ok`, and the server
+//! acknowledges nothing before that. Errors are the backend's own only
+//! inside [`StoreError::Backend`]; every error a user can act on has a
+//! variant of its own.
 
+pub mod conformance;
 mod registrations;
 mod sqlite;
 
-pub use registrations::{RegistrationStore, SavedRegistration};
-pub use sqlite::{BACKWARD_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, SqliteStore};
+pub use registrations::{RegistrationStore, SavedRegistration, SqliteRegistrations};
+pub use sqlite::{BACKWARD_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, SCHEMA_VERSION, SqliteStore};
 
 use crate::protocol::timestamp::Micros;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Which backend keeps a server's data, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreConfig {
+    /// SQLite files in `dir`, growing to at most `max_bytes` (`None`: no
+    /// bound but the disk's).
+    Sqlite { dir: PathBuf, max_bytes: Option<u64> },
+}
+
+impl StoreConfig {
+    /// SQLite in `dir`, bounded only by the disk.
+    pub fn sqlite(dir: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig::Sqlite { dir: dir.into(), max_bytes: None }
+    }
+
+    /// Opens a group's store.
+    pub fn open_group(&self) -> Result<Box<dyn GroupStore + Send>, StoreError> {
+        match self {
+            StoreConfig::Sqlite { dir, max_bytes } => Ok(Box::new(SqliteStore::open_with_limit(dir, *max_bytes)?)),
+        }
+    }
+
+    /// Opens a directory's registrations.
+    pub fn open_registrations(&self) -> Result<Box<dyn RegistrationStore + Send>, StoreError> {
+        match self {
+            StoreConfig::Sqlite { dir, .. } => Ok(Box::new(SqliteRegistrations::open(dir)?)),
+        }
+    }
+}
+
+impl fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreConfig::Sqlite { dir, .. } => write!(f, "{}", dir.display()),
+        }
+    }
+}
 
 /// A message as stored: its place in the group, author, text and time.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +104,9 @@ pub enum Appended {
     },
 }
 
+/// A backend's own error, kept as the cause of a [`StoreError`].
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What went wrong with the store, in words a user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -70,28 +118,23 @@ pub enum StoreError {
     )]
     Locked { path: String },
     #[error("cannot open the database {path}; check that the directory is writable, or pass --data")]
-    Open { path: String, source: rusqlite::Error },
+    Open { path: String, source: BackendError },
     #[error(
         "the database {path} is damaged or not a huddle database: move it aside to start afresh, \
          or pass --data with another directory"
     )]
-    Damaged { path: String, source: rusqlite::Error },
+    Damaged { path: String, source: BackendError },
+    #[error(
+        "the database {path} was written by a newer huddle (schema {found}; this one reads up to {known}): \
+         run the newer huddle, or pass --data with another directory"
+    )]
+    Newer { path: String, found: i64, known: i64 },
     #[error("the group's storage is full (disk full or --max-data-bytes reached): nothing was stored")]
     Full,
     #[error("the group's storage is read-only: nothing was stored; make its directory writable")]
     ReadOnly,
     #[error("storage failed: {0}")]
-    Sqlite(rusqlite::Error),
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(error: rusqlite::Error) -> StoreError {
-        match error.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
-            Some(rusqlite::ErrorCode::ReadOnly) => StoreError::ReadOnly,
-            _ => StoreError::Sqlite(error),
-        }
-    }
+    Backend(BackendError),
 }
 
 /// A group's durable state.
@@ -118,7 +161,9 @@ pub trait GroupStore {
     /// stores nothing and reports the duplicate.
     fn append(&mut self, user_uuid: &str, body: &str, msg_id: Option<&str>, at: Micros)
     -> Result<Appended, StoreError>;
-    /// The seq of the latest message, 0 when there is none.
+    /// The seq of the latest committed or batched message, 0 when there is
+    /// none. Seqs run from 1 without gaps: a batch rolled back gives its
+    /// seqs to the next one, whatever the backend's own sequences do.
     fn latest_seq(&mut self) -> Result<u64, StoreError>;
     /// A page of the history, in seq order.
     fn messages(&mut self, page: &Page) -> Result<History, StoreError>;

@@ -1,8 +1,9 @@
 //! The directory's memory: which groups registered, under which name, and
-//! whether they heartbeat. Kept in SQLite so that a restarted directory still
+//! whether they heartbeat. Kept on disk so that a restarted directory still
 //! knows the seed's groups, which register only once.
 
 use super::StoreError;
+use super::sqlite::open_error;
 use rusqlite::{Connection, params};
 use std::path::Path;
 
@@ -17,17 +18,27 @@ pub struct SavedRegistration {
     pub heartbeat_ms: Option<u64>,
 }
 
-pub struct RegistrationStore {
+/// The directory's durable registrations.
+pub trait RegistrationStore {
+    /// Every registration, in the order the addresses first registered.
+    fn load(&self) -> Result<Vec<SavedRegistration>, StoreError>;
+    /// Records a registration, keeping an address's first position. When
+    /// this returns `Ok`, it survives a crash.
+    fn save(&mut self, registration: &SavedRegistration) -> Result<(), StoreError>;
+}
+
+/// [`RegistrationStore`] on SQLite: WAL, `synchronous=FULL`.
+pub struct SqliteRegistrations {
     connection: Connection,
 }
 
-impl RegistrationStore {
-    pub fn open(dir: &Path) -> Result<RegistrationStore, StoreError> {
+impl SqliteRegistrations {
+    pub fn open(dir: &Path) -> Result<SqliteRegistrations, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let path = dir.join(DATABASE_FILE);
         let shown = path.display().to_string();
-        let open_error = |source: rusqlite::Error| StoreError::Open { path: shown.clone(), source };
+        let open_error = |source: rusqlite::Error| open_error(&shown, source);
         let connection = Connection::open(&path).map_err(open_error)?;
         // A save that cannot take the lock fails at once: the directory's one
         // thread never waits on another process.
@@ -44,11 +55,12 @@ impl RegistrationStore {
                  );",
             )
             .map_err(open_error)?;
-        Ok(RegistrationStore { connection })
+        Ok(SqliteRegistrations { connection })
     }
+}
 
-    /// Every registration, in the order the addresses first registered.
-    pub fn load(&self) -> Result<Vec<SavedRegistration>, StoreError> {
+impl RegistrationStore for SqliteRegistrations {
+    fn load(&self) -> Result<Vec<SavedRegistration>, StoreError> {
         let mut statement =
             self.connection.prepare("SELECT address, name, heartbeat_ms FROM registrations ORDER BY position")?;
         let rows = statement.query_map([], |row| {
@@ -61,8 +73,7 @@ impl RegistrationStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Records a registration, keeping an address's first position.
-    pub fn save(&mut self, registration: &SavedRegistration) -> Result<(), StoreError> {
+    fn save(&mut self, registration: &SavedRegistration) -> Result<(), StoreError> {
         let mut statement = self.connection.prepare_cached(
             "INSERT INTO registrations (address, name, heartbeat_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT (address) DO UPDATE SET name = excluded.name, heartbeat_ms = excluded.heartbeat_ms",
@@ -86,12 +97,12 @@ mod tests {
             heartbeat_ms,
         };
         {
-            let mut store = RegistrationStore::open(dir.path()).unwrap();
+            let mut store = SqliteRegistrations::open(dir.path()).unwrap();
             store.save(&saved("h:1", "a", None)).unwrap();
             store.save(&saved("h:2", "b", Some(2000))).unwrap();
             store.save(&saved("h:1", "renamed", None)).unwrap();
         }
-        let store = RegistrationStore::open(dir.path()).unwrap();
+        let store = SqliteRegistrations::open(dir.path()).unwrap();
         assert_eq!(store.load().unwrap(), [saved("h:1", "renamed", None), saved("h:2", "b", Some(2000))]);
     }
 }

@@ -1,30 +1,42 @@
 //! [`GroupStore`] on SQLite: one database file per group, WAL journal,
 //! `synchronous=FULL` so that a commit is on disk when it returns, and an
 //! exclusive lock so that two servers never share one group's data.
+//!
+//! The schema's version lives in `PRAGMA user_version` and is read before
+//! anything is written: a database from an older huddle is brought up to
+//! date by [`MIGRATIONS`], one from a newer huddle is refused. Seqs are given
+//! by the store itself, from the latest one it holds, never by SQLite's rowid.
 
-use super::{Appended, GroupStore, History, Page, StoreError, StoredMessage};
+use super::{Appended, BackendError, GroupStore, History, Page, StoreError, StoredMessage};
 use crate::protocol::timestamp::Micros;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use std::path::Path;
 
-/// The schema's version, in `PRAGMA user_version`, for migrations to come.
-const SCHEMA_VERSION: i64 = 1;
+/// Each entry brings a database from the version of its index to the next:
+/// a new database runs them all, an older one those it lacks.
+const MIGRATIONS: &[&str] = &[
+    // 1: members and messages, with a time index and an index of message ids.
+    "CREATE TABLE members (
+         user_uuid TEXT PRIMARY KEY,
+         joined_at INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE messages (
+         seq INTEGER PRIMARY KEY,
+         user_uuid TEXT NOT NULL,
+         body TEXT NOT NULL,
+         at INTEGER NOT NULL,
+         msg_id TEXT
+     );
+     CREATE INDEX messages_by_time ON messages (at);
+     CREATE INDEX messages_by_id ON messages (msg_id) WHERE msg_id IS NOT NULL;",
+    // 2: a message id is unique per sender, as the database itself now
+    // enforces; the index answers the duplicate check on both columns.
+    "DROP INDEX messages_by_id;
+     CREATE UNIQUE INDEX messages_by_sender_id ON messages (user_uuid, msg_id) WHERE msg_id IS NOT NULL;",
+];
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS members (
-    user_uuid TEXT PRIMARY KEY,
-    joined_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY,
-    user_uuid TEXT NOT NULL,
-    body TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    msg_id TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_by_time ON messages (at);
-CREATE INDEX IF NOT EXISTS messages_by_id ON messages (msg_id) WHERE msg_id IS NOT NULL;
-";
+/// The schema this huddle writes, in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The first seq at or after a time: one step down the time index. Times
 /// never go backwards as seq grows, so every later message qualifies too and
@@ -38,8 +50,32 @@ pub const BACKWARD_SQL: &str =
 /// The database file inside a group's data directory.
 pub const DATABASE_FILE: &str = "group.sqlite3";
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StoreError::Full,
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
+            _ => StoreError::Backend(Box::new(error)),
+        }
+    }
+}
+
+/// An error opening the database at `path`, named for what the user can do.
+pub(super) fn open_error(path: &str, source: rusqlite::Error) -> StoreError {
+    let path = path.to_owned();
+    match source.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked { path },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Damaged { path, source: BackendError::from(source) }
+        }
+        _ => StoreError::Open { path, source: BackendError::from(source) },
+    }
+}
+
 pub struct SqliteStore {
     connection: Connection,
+    /// The latest message's seq and time, committed or in the open batch.
+    latest_seq: u64,
     latest_at: Micros,
     /// The number of members, kept here so that a join need not count them.
     members: u64,
@@ -57,14 +93,8 @@ impl SqliteStore {
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let path = dir.join(DATABASE_FILE);
         let shown = path.display().to_string();
-        let open_error = |source: rusqlite::Error| match source.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked { path: shown.clone() },
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-                StoreError::Damaged { path: shown.clone(), source }
-            }
-            _ => StoreError::Open { path: shown.clone(), source },
-        };
-        let connection = Connection::open(&path).map_err(open_error)?;
+        let open_error = |source: rusqlite::Error| open_error(&shown, source);
+        let mut connection = Connection::open(&path).map_err(open_error)?;
         connection.busy_timeout(std::time::Duration::ZERO).map_err(open_error)?;
         // Exclusive locking: the first write takes the lock for good, so a
         // second server on the same data fails at once instead of interleaving.
@@ -76,26 +106,34 @@ impl SqliteStore {
                  PRAGMA synchronous = FULL;",
             )
             .map_err(open_error)?;
-        connection
-            .execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
-            .map_err(open_error)?;
+        migrate(&mut connection, &shown)?;
         if let Some(max_bytes) = max_bytes {
             let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0)).map_err(open_error)?;
             let pages = (max_bytes / page_size.max(1) as u64).max(1);
             connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(())).map_err(open_error)?;
         }
-        let latest_at = connection
-            .query_row("SELECT at FROM messages ORDER BY seq DESC LIMIT 1", [], |row| row.get(0))
-            .optional()
-            .map_err(open_error)?
-            .unwrap_or(Micros::MIN);
-        let members = count_members(&connection).map_err(open_error)?;
-        Ok(SqliteStore { connection, latest_at, members })
+        let mut store = SqliteStore { connection, latest_seq: 0, latest_at: Micros::MIN, members: 0 };
+        store.reload().map_err(open_error)?;
+        Ok(store)
     }
 
     /// The underlying connection, for tests that inspect query plans.
     pub fn connection(&self) -> &Connection {
         &self.connection
+    }
+
+    /// Reads back what is kept in memory from what is committed.
+    fn reload(&mut self) -> rusqlite::Result<()> {
+        let latest: Option<(i64, Micros)> = self
+            .connection
+            .query_row("SELECT seq, at FROM messages ORDER BY seq DESC LIMIT 1", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        (self.latest_seq, self.latest_at) = latest.map_or((0, Micros::MIN), |(seq, at)| (seq as u64, at));
+        self.members =
+            self.connection.query_row("SELECT COUNT(*) FROM members", [], |row| row.get::<_, i64>(0))? as u64;
+        Ok(())
     }
 
     fn first_seq_since(&mut self, since: Micros) -> Result<u64, StoreError> {
@@ -121,6 +159,25 @@ impl SqliteStore {
     }
 }
 
+/// Reads the schema's version and runs the migrations it lacks, all in one
+/// transaction: a migration interrupted leaves the database as it was.
+fn migrate(connection: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let open_error = |source: rusqlite::Error| open_error(path, source);
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(open_error)?;
+    let found: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(open_error)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::Newer { path: path.to_owned(), found, known: SCHEMA_VERSION });
+    }
+    for migration in &MIGRATIONS[found.max(0) as usize..] {
+        transaction.execute_batch(migration).map_err(open_error)?;
+    }
+    if found != SCHEMA_VERSION {
+        transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(open_error)?;
+    }
+    transaction.commit().map_err(open_error)
+}
+
 impl GroupStore for SqliteStore {
     fn begin(&mut self) -> Result<(), StoreError> {
         self.connection.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
@@ -141,11 +198,9 @@ impl GroupStore for SqliteStore {
             // rolled the transaction back.
             let _ = self.connection.execute_batch("ROLLBACK");
         }
-        self.latest_at = self
-            .connection
-            .query_row("SELECT COALESCE(MAX(at), ?1) FROM messages", [Micros::MIN], |row| row.get(0))
-            .unwrap_or(self.latest_at);
-        self.members = count_members(&self.connection).unwrap_or(self.members);
+        // Should the read fail, the next append fails alike (the database
+        // is unreadable): no seq is given twice.
+        let _ = self.reload();
     }
 
     fn is_member(&mut self, user_uuid: &str) -> Result<bool, StoreError> {
@@ -181,25 +236,24 @@ impl GroupStore for SqliteStore {
     ) -> Result<Appended, StoreError> {
         if let Some(msg_id) = msg_id {
             let mut statement =
-                self.connection.prepare_cached("SELECT seq FROM messages WHERE msg_id = ?2 AND user_uuid = ?1")?;
+                self.connection.prepare_cached("SELECT seq FROM messages WHERE user_uuid = ?1 AND msg_id = ?2")?;
             let known: Option<i64> = statement.query_row([user_uuid, msg_id], |row| row.get(0)).optional()?;
             if let Some(seq) = known {
                 return Ok(Appended::Duplicate { seq: seq as u64 });
             }
         }
         let at = at.max(self.latest_at);
+        let seq = self.latest_seq + 1;
         let mut statement = self
             .connection
-            .prepare_cached("INSERT INTO messages (user_uuid, body, at, msg_id) VALUES (?1, ?2, ?3, ?4)")?;
-        statement.execute(params![user_uuid, body, at, msg_id])?;
-        self.latest_at = at;
-        let seq = self.connection.last_insert_rowid() as u64;
+            .prepare_cached("INSERT INTO messages (seq, user_uuid, body, at, msg_id) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        statement.execute(params![seq as i64, user_uuid, body, at, msg_id])?;
+        (self.latest_seq, self.latest_at) = (seq, at);
         Ok(Appended::New(StoredMessage { seq, user_uuid: user_uuid.to_owned(), body: body.to_owned(), at }))
     }
 
     fn latest_seq(&mut self) -> Result<u64, StoreError> {
-        let mut statement = self.connection.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages")?;
-        Ok(statement.query_row([], |row| row.get::<_, i64>(0))? as u64)
+        Ok(self.latest_seq)
     }
 
     fn messages(&mut self, page: &Page) -> Result<History, StoreError> {
@@ -226,111 +280,71 @@ impl GroupStore for SqliteStore {
     }
 }
 
-fn count_members(connection: &Connection) -> rusqlite::Result<u64> {
-    connection.query_row("SELECT COUNT(*) FROM members", [], |row| row.get::<_, i64>(0)).map(|n| n as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::conformance;
 
-    fn in_batch<T>(store: &mut SqliteStore, f: impl FnOnce(&mut SqliteStore) -> T) -> T {
+    /// Runs a conformance check on a store in a fresh directory.
+    fn conform(check: conformance::Check) {
+        let dir = tempfile::tempdir().unwrap();
+        check(&mut || Box::new(SqliteStore::open(dir.path()).unwrap()));
+    }
+
+    #[test]
+    fn keeps_every_group_store_promise() {
+        for (name, check) in conformance::ALL {
+            eprintln!("conformance: {name}");
+            conform(*check);
+        }
+    }
+
+    /// The schema of version 1, as the first huddle wrote it.
+    const SCHEMA_V1: &str = "
+        CREATE TABLE IF NOT EXISTS members (user_uuid TEXT PRIMARY KEY, joined_at INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS messages (
+            seq INTEGER PRIMARY KEY, user_uuid TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL, msg_id TEXT
+        );
+        CREATE INDEX IF NOT EXISTS messages_by_time ON messages (at);
+        CREATE INDEX IF NOT EXISTS messages_by_id ON messages (msg_id) WHERE msg_id IS NOT NULL;
+        PRAGMA user_version = 1;";
+
+    #[test]
+    fn a_database_of_the_previous_schema_is_migrated_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+            old.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+            old.execute_batch(SCHEMA_V1).unwrap();
+            old.execute_batch(
+                "INSERT INTO members VALUES ('u', 1);
+                 INSERT INTO messages (user_uuid, body, at, msg_id) VALUES ('u', 'old one', 10, 'id-1');
+                 INSERT INTO messages (user_uuid, body, at, msg_id) VALUES ('u', 'old two', 20, NULL);",
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let version: i64 = store.connection().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(store.is_member("u").unwrap());
+        let history = store.messages(&Page::default()).unwrap();
+        assert_eq!(history.messages.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["old one", "old two"]);
         store.begin().unwrap();
-        let result = f(store);
+        assert_eq!(store.append("u", "old one", Some("id-1"), 30).unwrap(), Appended::Duplicate { seq: 1 });
+        let next = store.append("u", "new", Some("id-2"), 5).unwrap();
         store.commit().unwrap();
-        result
-    }
-
-    fn append(store: &mut SqliteStore, body: &str, at: Micros) -> StoredMessage {
-        match in_batch(store, |s| s.append("u", body, None, at).unwrap()) {
-            Appended::New(message) => message,
-            duplicate => panic!("{duplicate:?}"),
-        }
-    }
-
-    fn bodies(history: &History) -> Vec<&str> {
-        history.messages.iter().map(|m| m.body.as_str()).collect()
+        assert!(matches!(next, Appended::New(StoredMessage { seq: 3, at: 20, .. })), "{next:?}");
+        let duplicate = store.connection().execute("INSERT INTO messages VALUES (9, 'u', 'x', 40, 'id-2')", []);
+        assert!(duplicate.is_err(), "the database itself refuses a sender's id twice");
     }
 
     #[test]
-    fn seq_is_gap_free_and_survives_reopening() {
+    fn a_database_from_a_newer_huddle_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        let first = append(&mut store, "one", 10);
-        store.begin().unwrap();
-        store.append("u", "rolled back", None, 11).unwrap();
-        store.rollback();
-        drop(store);
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        let second = append(&mut store, "two", 12);
-        assert_eq!((first.seq, second.seq), (1, 2));
-        assert_eq!(bodies(&store.messages(&Page::default()).unwrap()), ["one", "two"]);
-    }
-
-    #[test]
-    fn time_never_goes_backwards() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        let later = append(&mut store, "a", 100);
-        let earlier_clock = append(&mut store, "b", 50);
-        assert_eq!((later.at, earlier_clock.at), (100, 100));
-        let since = |since| Page { since: Some(since), ..Page::default() };
-        assert_eq!(store.messages(&since(100)).unwrap().messages.len(), 2);
-        assert_eq!(store.messages(&since(101)).unwrap().messages.len(), 0);
-    }
-
-    #[test]
-    fn a_known_msg_id_stores_nothing_new() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        let first = in_batch(&mut store, |s| s.append("u", "hi", Some("id-1"), 1).unwrap());
-        let retry = in_batch(&mut store, |s| s.append("u", "hi", Some("id-1"), 2).unwrap());
-        assert!(matches!(first, Appended::New(StoredMessage { seq: 1, .. })));
-        assert_eq!(retry, Appended::Duplicate { seq: 1 });
-        // Another user's id space is their own.
-        let other = in_batch(&mut store, |s| s.append("v", "hi", Some("id-1"), 3).unwrap());
-        assert!(matches!(other, Appended::New(StoredMessage { seq: 2, .. })));
-    }
-
-    #[test]
-    fn pages_forward_and_backward() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        for n in 1..=10 {
-            append(&mut store, &n.to_string(), n * 10);
-        }
-        let page = |after_seq, before_seq, limit| Page { since: None, after_seq, before_seq, limit };
-        let latest = store.messages(&page(None, None, Some(3))).unwrap();
-        assert_eq!((bodies(&latest), latest.more), (vec!["8", "9", "10"], true));
-        let older = store.messages(&page(None, Some(8), Some(3))).unwrap();
-        assert_eq!((bodies(&older), older.more), (vec!["5", "6", "7"], true));
-        let forward = store.messages(&page(Some(7), None, Some(3))).unwrap();
-        assert_eq!((bodies(&forward), forward.more), (vec!["8", "9", "10"], false));
-        let first = store.messages(&page(Some(0), None, Some(2))).unwrap();
-        assert_eq!((bodies(&first), first.more), (vec!["1", "2"], true));
-        let since = Page { since: Some(95), limit: Some(5), ..Page::default() };
-        assert_eq!(bodies(&store.messages(&since).unwrap()), ["10"]);
-    }
-
-    #[test]
-    fn membership_is_idempotent() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        in_batch(&mut store, |s| {
-            assert!(s.add_member("u", 1).unwrap());
-            assert!(!s.add_member("u", 2).unwrap());
-            assert!(s.is_member("u").unwrap());
-            assert_eq!(s.member_count().unwrap(), 1);
-            assert!(s.remove_member("u").unwrap());
-            assert!(!s.remove_member("u").unwrap());
-            assert!(s.add_member("v", 3).unwrap());
-        });
-        store.begin().unwrap();
-        store.add_member("rolled back", 4).unwrap();
-        store.rollback();
-        drop(store);
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(store.member_count().unwrap(), 1);
+        Connection::open(dir.path().join(DATABASE_FILE)).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+        let error = SqliteStore::open(dir.path()).err().expect("a newer schema must be refused");
+        assert!(matches!(error, StoreError::Newer { found: 99, .. }), "{error}");
+        assert!(error.to_string().contains("newer huddle"), "{error}");
     }
 
     #[test]
@@ -353,7 +367,9 @@ mod tests {
     fn a_full_store_refuses_and_keeps_what_it_had() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open_with_limit(dir.path(), Some(64 * 1024)).unwrap();
-        append(&mut store, "kept", 1);
+        store.begin().unwrap();
+        store.append("u", "kept", None, 1).unwrap();
+        store.commit().unwrap();
         let big = "x".repeat(4096);
         let error = (0..100)
             .find_map(|_| {
@@ -365,5 +381,7 @@ mod tests {
         store.rollback();
         assert!(matches!(error, StoreError::Full), "{error}");
         assert_eq!(store.messages(&Page::default()).unwrap().messages[0].body, "kept");
+        let kept = store.messages(&Page::default()).unwrap().messages.len();
+        assert_eq!(store.latest_seq().unwrap() as usize, kept, "no seq lost to the failed commit");
     }
 }
