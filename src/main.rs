@@ -3,7 +3,7 @@
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use huddle::client::commands::{self, CommandError, Output};
-use huddle::client::repl::session;
+use huddle::client::session;
 use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
 use huddle::directory::DirectoryServer;
 use huddle::group::{GroupConfig, Limits, RunningGroup, limits};
@@ -450,7 +450,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let directory = Address::parse_with_default_port(&directory, DIRECTORY_PORT)?;
             let mut client = Client::new(Requester::new(zmq::Context::new(), user.timeout()?), user.user_id()?);
             let interactive = std::io::stdin().is_terminal();
-            let outcome = session(&mut client, directory, None, user.timeout()?, &paths::config_dir())?;
+            let outcome = session::run(&mut client, directory, None, user.timeout()?, &paths::config_dir())?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
     }

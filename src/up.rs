@@ -4,11 +4,12 @@
 //! interactive client. When the client ends, everything started here stops.
 
 use crate::client::NamedGroup;
-use crate::client::repl::{self, Outcome};
+use crate::client::repl::Outcome;
+use crate::client::session;
 use crate::client::{Client, Requester};
 use crate::directory::{DirectoryError, DirectoryServer};
 use crate::group::{GroupConfig, GroupError, Limits, RunningGroup};
-use crate::protocol::{Address, split_group_list_entry};
+use crate::protocol::Address;
 use crate::shutdown::Shutdown;
 use crate::store::StoreConfig;
 use std::path::PathBuf;
@@ -79,7 +80,7 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     let lobby_group = NamedGroup { name: Some(LOBBY.to_owned()), address: lobby_address };
     let session = std::thread::spawn(move || {
         let outcome =
-            repl::session(&mut client, config.directory, Some(lobby_group), config.timeout, &config.config_dir);
+            session::run(&mut client, config.directory, Some(lobby_group), config.timeout, &config.config_dir);
         repl_done.trigger();
         outcome
     });
@@ -152,10 +153,9 @@ fn start_directory(
 fn find_lobby(client: &mut Client, directory: &Address) -> Option<Address> {
     let groups = client.group_list(directory).ok()?;
     groups
-        .iter()
-        .filter_map(|entry| split_group_list_entry(entry))
-        .filter(|(name, _)| *name == LOBBY)
-        .filter_map(|(_, address)| Address::parse(address).ok())
+        .into_iter()
+        .filter(|group| group.name == LOBBY)
+        .map(|group| group.address)
         .find(|address| client.join(address).is_ok())
 }
 

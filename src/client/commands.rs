@@ -3,10 +3,10 @@
 //! object a line, and returns an error (exit status 1) when it did not do
 //! what was asked.
 
+use super::display::show;
 use super::live::Watch;
 use super::{Client, ClientError, NamedGroup, since};
-use crate::client::repl::show;
-use crate::protocol::{Address, WireMessage, split_group_list_entry};
+use crate::protocol::{Address, WireMessage};
 use serde_json::json;
 use std::io::{self, Write};
 use std::time::Duration;
@@ -51,9 +51,8 @@ impl<W: Write> Output<W> {
 
 /// `huddle groups`: the directory's list.
 pub fn groups<W: Write>(client: &mut Client, directory: &Address, out: &mut Output<W>) -> Result<(), CommandError> {
-    for entry in client.group_list(directory)? {
-        let (name, address) = split_group_list_entry(&entry).unwrap_or((&entry, ""));
-        out.line(&entry, json!({"name": name, "address": address}))?;
+    for group in client.group_list(directory)? {
+        out.line(&group, json!({"name": group.name, "address": group.address.to_string()}))?;
     }
     Ok(())
 }

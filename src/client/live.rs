@@ -14,6 +14,7 @@
 
 use super::{Client, ClientError, Requester};
 use crate::protocol::{Address, GroupRequest, Incoming, Membership, Status, WireMessage, encode};
+use crate::shutdown::Shutdown;
 use crate::transport;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,8 @@ pub struct Watch {
     renew_every: Duration,
     /// When the unanswered subscribe was sent.
     awaiting: Option<Instant>,
+    /// Ends a wait for news early when triggered.
+    stop: Option<Shutdown>,
 }
 
 impl Watch {
@@ -70,6 +73,7 @@ impl Watch {
             renew_at: Instant::now(),
             renew_every: RENEW_INTERVAL,
             awaiting: None,
+            stop: None,
         };
         watch.subscribe()?;
         Ok(watch)
@@ -83,6 +87,13 @@ impl Watch {
         self
     }
 
+    /// Makes [`Watch::next`] return at once, with what it has, when `stop`
+    /// is triggered.
+    pub fn stop_on(mut self, stop: &Shutdown) -> Watch {
+        self.stop = Some(stop.clone());
+        self
+    }
+
     /// The last seq handed out.
     pub fn last_seq(&self) -> Option<u64> {
         self.last_seq
@@ -93,6 +104,7 @@ impl Watch {
     }
 
     /// Waits up to `wait` for news: new messages in seq order, each once.
+    /// Returns early, with nothing, when the watch's stop is triggered.
     pub fn next(&mut self, wait: Duration) -> Result<Vec<WireMessage>, ClientError> {
         let deadline = Instant::now() + wait;
         let mut news = Vec::new();
@@ -118,8 +130,12 @@ impl Watch {
                 until = until.min(sent + self.timeout);
             }
             let wait_ms = until.saturating_duration_since(now).as_millis().max(1) as i64;
-            let mut items = [self.socket.as_poll_item(zmq::POLLIN), self.monitor.as_poll_item(zmq::POLLIN)];
+            let mut items = vec![self.socket.as_poll_item(zmq::POLLIN), self.monitor.as_poll_item(zmq::POLLIN)];
+            items.extend(self.stop.as_ref().map(Shutdown::poll_item));
             zmq::poll(&mut items, wait_ms).map_err(|source| self.transport(source))?;
+            if items.get(2).is_some_and(zmq::PollItem::is_readable) {
+                return Ok(news);
+            }
         }
     }
 

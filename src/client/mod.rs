@@ -8,18 +8,21 @@
 
 pub mod chat;
 pub mod commands;
+pub mod display;
 mod error;
+pub mod input;
 pub mod live;
 pub mod repl;
 pub mod seen;
+pub mod session;
 pub mod since;
 
 pub use crate::transport::{DEFAULT_TIMEOUT, Requester};
 pub use error::ClientError;
 
 use crate::protocol::{
-    Address, DirectoryRequest, GetMessages, GroupRequest, Membership, Reply, SendMessage, Status, WireMessage,
-    decode_reply, encode, split_group_list_entry, timestamp,
+    Address, DirectoryRequest, GetMessages, GroupRequest, ListedGroup, Membership, Reply, SendMessage, Status,
+    WireMessage, decode_reply, encode, timestamp,
 };
 
 /// A new message id: a UUID v7, time-ordered, so that a group's index of ids
@@ -52,6 +55,12 @@ impl std::fmt::Display for NamedGroup {
     }
 }
 
+impl From<ListedGroup> for NamedGroup {
+    fn from(listed: ListedGroup) -> NamedGroup {
+        NamedGroup { name: Some(listed.name), address: listed.address }
+    }
+}
+
 /// A user talking to directories and groups.
 pub struct Client {
     requester: Requester,
@@ -67,11 +76,21 @@ impl Client {
         &self.user_uuid
     }
 
-    /// The directory's list: `"NAME - IP:PORT"` entries.
-    pub fn group_list(&mut self, directory: &Address) -> Result<Vec<String>, ClientError> {
+    /// The groups the directory lists. An entry that is not `"NAME - HOST:PORT"`
+    /// is left out (and logged): nobody could reach it.
+    pub fn group_list(&mut self, directory: &Address) -> Result<Vec<ListedGroup>, ClientError> {
         let request = DirectoryRequest::GroupList { user_uuid: Some(self.user_uuid.clone()) };
         let reply = self.requester.request("directory", directory, &encode(&request))?;
-        serde_json::from_slice(&reply).map_err(|error| ClientError::bad_reply("directory", directory, &reply, error))
+        let entries: Vec<String> = serde_json::from_slice(&reply)
+            .map_err(|error| ClientError::bad_reply("directory", directory, &reply, error))?;
+        let listed = entries.iter().filter_map(|entry| {
+            let listed = ListedGroup::parse(entry);
+            if listed.is_none() {
+                tracing::warn!(%directory, ?entry, "the directory lists an entry that is not NAME - HOST:PORT");
+            }
+            listed
+        });
+        Ok(listed.collect())
     }
 
     pub fn join(&mut self, group: &Address) -> Result<(), ClientError> {
@@ -105,13 +124,11 @@ impl Client {
         if let Ok(address) = Address::parse(group) {
             return Ok(NamedGroup { name: None, address });
         }
-        let list = self.group_list(directory)?;
-        let matches: Vec<NamedGroup> = list
-            .iter()
-            .filter_map(|entry| split_group_list_entry(entry))
-            .filter(|(name, _)| *name == group)
-            .filter_map(|(name, address)| Address::parse(address).ok().map(|address| (name, address)))
-            .map(|(name, address)| NamedGroup { name: Some(name.to_owned()), address })
+        let matches: Vec<NamedGroup> = self
+            .group_list(directory)?
+            .into_iter()
+            .filter(|listed| listed.name == group)
+            .map(NamedGroup::from)
             .collect();
         match matches.len() {
             1 => Ok(matches.into_iter().next().expect("one match")),

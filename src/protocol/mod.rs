@@ -128,9 +128,28 @@ pub fn group_list_entry(name: &str, address: &str) -> String {
     format!("{name} - {address}")
 }
 
-/// Splits a group list entry `"NAME - IP:PORT"` back into its parts.
-pub fn split_group_list_entry(entry: &str) -> Option<(&str, &str)> {
-    entry.rsplit_once(" - ")
+/// A group as the directory lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedGroup {
+    pub name: String,
+    pub address: Address,
+}
+
+impl ListedGroup {
+    /// Reads an entry of the directory's list; `None` when it is not
+    /// `"NAME - HOST:PORT"` (a name may hold " - " itself: the address is
+    /// what follows the last one).
+    pub fn parse(entry: &str) -> Option<ListedGroup> {
+        let (name, address) = entry.rsplit_once(" - ")?;
+        Some(ListedGroup { name: name.to_owned(), address: Address::parse(address).ok()? })
+    }
+}
+
+impl std::fmt::Display for ListedGroup {
+    /// The entry as the seed writes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&group_list_entry(&self.name, &self.address.to_string()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -354,6 +373,17 @@ mod tests {
             let error = decode::<GroupRequest>(body).unwrap_err().to_string();
             assert!(error.contains(expected), "{body:?}: {error}");
         }
+    }
+
+    #[test]
+    fn group_list_entries_read_back() {
+        let entry = "Cool - Group - 10.0.0.5:5560";
+        let listed = ListedGroup::parse(entry).unwrap();
+        assert_eq!(listed.name, "Cool - Group");
+        assert_eq!(listed.address, Address::parse("10.0.0.5:5560").unwrap());
+        assert_eq!(listed.to_string(), entry);
+        assert_eq!(ListedGroup::parse("no address"), None);
+        assert_eq!(ListedGroup::parse("g - nowhere"), None);
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! The interactive client: the seed's six commands, same words, same output,
 //! plus short commands (`/join lobby`, `/msg`, `/history 10m`, plain text to
-//! the current group) and `help`. At a terminal it is a chat client (see
-//! [`super::chat`]); with a script piped on stdin it prints only results, so
-//! a script written for the seed keeps running.
+//! the current group) and `help`. A line is first read into a [`Command`]
+//! ([`command`], no network), then applied here. At a terminal it is a chat
+//! client (live messages from [`super::chat`]); with a script piped on stdin
+//! it prints only results, so a script written for the seed keeps running.
 
-use super::chat::{KnownGroups, Live, Terminal, format_message};
+mod command;
+
+pub use command::{Command, ParseError, parse};
+
+use super::chat::Live;
+use super::display::{format_message, show};
+use super::input::{KnownGroups, LineSource};
 use super::{Client, ClientError, NamedGroup, since};
-use crate::protocol::{Address, WireMessage, split_group_list_entry};
-use std::io::{self, BufRead, IsTerminal, Write};
-use std::path::Path;
-use std::time::Duration;
+use crate::protocol::{Address, ListedGroup};
+use std::io::{self, Write};
 
 pub const HELP: &str = "\
 commands:
@@ -34,27 +39,6 @@ the seed's commands work too:
 const END_OF_MESSAGE: &str = "END";
 /// Messages `/history` shows when given no time.
 const HISTORY_LINES: usize = 20;
-
-/// Where command lines come from.
-pub trait LineSource {
-    /// The next line, without its line ending; `None` at the end of input.
-    fn read_line(&mut self, prompt: &str) -> io::Result<Option<String>>;
-}
-
-/// Lines from a pipe or a file: no prompts.
-pub struct Piped<R>(pub R);
-
-impl<R: BufRead> LineSource for Piped<R> {
-    fn read_line(&mut self, _prompt: &str) -> io::Result<Option<String>> {
-        let mut line = String::new();
-        if self.0.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        let trimmed = line.trim_end_matches(['\n', '\r']).len();
-        line.truncate(trimmed);
-        Ok(Some(line))
-    }
-}
 
 /// How a session went.
 #[derive(Debug, Default, PartialEq)]
@@ -97,12 +81,13 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 None => "huddle> ".to_owned(),
             };
             let Some(line) = self.input.read_line(&prompt)? else { break };
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let Some((&command, args)) = words.split_first() else { continue };
-            if command == "exit" || command == "/quit" {
-                break;
-            }
-            if let Err(error) = self.run_command(&line, command, args) {
+            let applied = match parse(&line) {
+                Ok(None) => Ok(()),
+                Ok(Some(Command::Quit)) => break,
+                Ok(Some(command)) => self.apply(command),
+                Err(error) => Err(error.into()),
+            };
+            if let Err(error) = applied {
                 outcome.failures += 1;
                 writeln!(self.err, "error: {error}")?;
             }
@@ -110,47 +95,42 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
         Ok(outcome)
     }
 
-    fn run_command(&mut self, line: &str, command: &str, args: &[&str]) -> Result<(), CommandError> {
-        match (command, args) {
-            ("help" | "/help", _) => writeln!(self.out, "{HELP}")?,
-            ("get_group_list" | "/groups", []) => {
+    fn apply(&mut self, command: Command) -> Result<(), CommandError> {
+        match command {
+            Command::Quit => {}
+            Command::Help => writeln!(self.out, "{HELP}")?,
+            Command::Groups => {
                 let groups = self.client.group_list(&self.directory)?;
                 if groups.is_empty() && self.interactive {
                     writeln!(self.out, "(no groups are registered with {})", self.directory)?;
                 }
                 if let Ok(mut known) = self.known_groups.lock() {
-                    *known =
-                        groups.iter().filter_map(|g| split_group_list_entry(g)).map(|(n, _)| n.to_owned()).collect();
+                    *known = group_names(&groups);
                 }
                 for group in groups {
                     writeln!(self.out, "{group}")?;
                 }
             }
-            ("join_group", [group]) => {
-                let group = Address::parse(group)?;
+            Command::JoinAddress(group) => {
                 self.client.join(&group)?;
                 writeln!(self.out, "joined {group}")?;
             }
-            ("leave_group", [group]) => {
-                let group = Address::parse(group)?;
+            Command::LeaveAddress(group) => {
                 self.client.leave(&group)?;
                 writeln!(self.out, "left {group}")?;
             }
-            ("send_message", [group]) => {
-                let group = Address::parse(group)?;
+            Command::SendTyped(group) => {
                 let text = self.read_message()?;
                 self.client.send(&group, &text)?;
                 writeln!(self.out, "sent to {group}")?;
             }
-            ("get_messages", [group, since @ ..]) => {
-                let group = Address::parse(group)?;
-                let since = (!since.is_empty()).then(|| since.join(" "));
+            Command::Messages { group, since } => {
                 for message in self.client.messages(&group, since.as_deref())? {
                     writeln!(self.out, "{}", show(&message))?;
                 }
             }
-            ("/join", [group]) => {
-                let group = self.resolve(group)?;
+            Command::Join(name) => {
+                let group = self.resolve(&name)?;
                 self.client.join(&group.address)?;
                 if let Some(live) = &mut self.live {
                     live.watch(&group);
@@ -158,9 +138,9 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 writeln!(self.out, "joined {group}: what you type now goes there")?;
                 self.current = Some(group);
             }
-            ("/leave", [] | [_]) => {
-                let group = match args.first() {
-                    Some(group) => self.resolve(group)?,
+            Command::Leave(name) => {
+                let group = match name {
+                    Some(name) => self.resolve(&name)?,
                     None => self.current.clone().ok_or(CommandError::NoCurrentGroup)?,
                 };
                 self.client.leave(&group.address)?;
@@ -172,17 +152,16 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 }
                 writeln!(self.out, "left {group}")?;
             }
-            ("/msg", [group, _, ..]) => {
-                let text = rest_after(line, 2).to_owned();
-                let group = self.resolve(group)?;
+            Command::Msg { group, text } => {
+                let group = self.resolve(&group)?;
                 self.send(&group, &text)?;
             }
-            ("/history", _) => {
+            Command::History(when) => {
                 let group = self.current.clone().ok_or(CommandError::NoCurrentGroup)?;
-                let messages = match args {
-                    [] => self.client.latest(&group.address, None, HISTORY_LINES)?,
-                    when => {
-                        let since = since::parse(&when.join(" "), chrono::Local::now())?;
+                let messages = match when {
+                    None => self.client.latest(&group.address, None, HISTORY_LINES)?,
+                    Some(when) => {
+                        let since = since::parse(&when, chrono::Local::now())?;
                         self.client.messages(&group.address, Some(&since))?
                     }
                 };
@@ -194,10 +173,9 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                     writeln!(self.out, "{shown}")?;
                 }
             }
-            (slash, _) if slash.starts_with('/') => return Err(CommandError::Usage(command.to_owned())),
-            _ => match self.current.clone() {
-                Some(group) => self.send(&group, line.trim())?,
-                None => return Err(CommandError::Usage(command.to_owned())),
+            Command::Say { text, first_word } => match self.current.clone() {
+                Some(group) => self.send(&group, &text)?,
+                None => return Err(ParseError::Usage(first_word).into()),
             },
         }
         Ok(())
@@ -254,77 +232,9 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
     }
 }
 
-/// `line` after its first `words` words.
-fn rest_after(line: &str, words: usize) -> &str {
-    let mut rest = line.trim_start();
-    for _ in 0..words {
-        rest = rest.split_once(char::is_whitespace).map_or("", |(_, after)| after).trim_start();
-    }
-    rest
-}
-
-/// A message as the seed's client prints it.
-pub fn show(message: &WireMessage) -> String {
-    format!("{} : {} ({})", message.user_uuid, message.message, message.timestamp)
-}
-
-/// Runs a session on stdin: the chat client at a terminal, the plain command
-/// reader for a script. `current` is the group plain text goes to.
-pub fn session(
-    client: &mut Client,
-    directory: Address,
-    current: Option<NamedGroup>,
-    timeout: Duration,
-    config_dir: &Path,
-) -> io::Result<Outcome> {
-    let known_groups = KnownGroups::default();
-    if std::io::stdin().is_terminal() {
-        learn_group_names(&directory, client.user_uuid(), timeout, &known_groups);
-        let mut terminal = Terminal::new(config_dir, known_groups.clone()).map_err(io::Error::other)?;
-        let live = terminal.printer().ok().map(|printer| Live::new(client.user_uuid(), timeout, printer, config_dir));
-        let repl = Repl {
-            client,
-            directory,
-            input: terminal,
-            out: io::stdout(),
-            err: io::stderr(),
-            interactive: true,
-            current,
-            live,
-            known_groups,
-        };
-        repl.run()
-    } else {
-        let repl = Repl {
-            client,
-            directory,
-            input: Piped(io::stdin().lock()),
-            out: io::stdout(),
-            err: io::stderr(),
-            interactive: false,
-            current,
-            live: None,
-            known_groups,
-        };
-        repl.run()
-    }
-}
-
-/// Fills `known` with the directory's group names, in the background, so
-/// that completion knows them before the first `/groups`.
-fn learn_group_names(directory: &Address, user_uuid: &str, timeout: Duration, known: &KnownGroups) {
-    let (directory, known) = (directory.clone(), known.clone());
-    let mut client = Client::new(super::Requester::new(zmq::Context::new(), timeout), user_uuid.to_owned());
-    std::thread::spawn(move || {
-        if let (Ok(groups), Ok(mut known)) = (client.group_list(&directory), known.lock()) {
-            *known = group_names(&groups);
-        }
-    });
-}
-
 /// The names in a directory's list.
-fn group_names(list: &[String]) -> Vec<String> {
-    list.iter().filter_map(|entry| split_group_list_entry(entry)).map(|(name, _)| name.to_owned()).collect()
+pub(super) fn group_names(list: &[ListedGroup]) -> Vec<String> {
+    list.iter().map(|group| group.name.clone()).collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -332,11 +242,9 @@ enum CommandError {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error(transparent)]
-    Address(#[from] crate::protocol::address::BadAddress),
+    Parse(#[from] ParseError),
     #[error(transparent)]
     Since(#[from] since::BadSince),
-    #[error("`{0}` is not a command, or its arguments are wrong: type help")]
-    Usage(String),
     #[error("you are not talking in a group: /join one first")]
     NoCurrentGroup,
     #[error("no group chosen: answer with one of the numbers shown, or give the group as IP:PORT")]
@@ -345,15 +253,4 @@ enum CommandError {
     UnfinishedMessage,
     #[error(transparent)]
     Io(#[from] io::Error),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_text_after_the_command_words_is_kept_as_typed() {
-        assert_eq!(rest_after("/msg lobby hello  there", 2), "hello  there");
-        assert_eq!(rest_after("  /msg lobby", 2), "");
-    }
 }

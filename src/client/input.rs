@@ -1,0 +1,136 @@
+//! Where the client's command lines come from: a line editor at a terminal
+//! (history, completion of commands and group names, and a printer that
+//! writes above the prompt without breaking the line being typed), or a pipe.
+
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, ExternalPrinter, Helper};
+use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Words the editor completes at the start of a line.
+const COMMANDS: &[&str] = &[
+    "/join",
+    "/leave",
+    "/msg",
+    "/history",
+    "/groups",
+    "/help",
+    "/quit",
+    "join_group",
+    "leave_group",
+    "send_message",
+    "get_messages",
+    "get_group_list",
+    "help",
+    "exit",
+];
+/// Lines of input history kept in the config directory.
+const HISTORY_FILE: &str = "history.txt";
+
+/// Where command lines come from.
+pub trait LineSource {
+    /// The next line, without its line ending; `None` at the end of input.
+    fn read_line(&mut self, prompt: &str) -> io::Result<Option<String>>;
+}
+
+/// Lines from a pipe or a file: no prompts.
+pub struct Piped<R>(pub R);
+
+impl<R: BufRead> LineSource for Piped<R> {
+    fn read_line(&mut self, _prompt: &str) -> io::Result<Option<String>> {
+        let mut line = String::new();
+        if self.0.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let trimmed = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(trimmed);
+        Ok(Some(line))
+    }
+}
+
+/// Group names for completion, shared with whoever learns them.
+pub type KnownGroups = Arc<Mutex<Vec<String>>>;
+
+/// Prints above the prompt, from any thread.
+pub type SharedPrinter = Arc<Mutex<Box<dyn ExternalPrinter + Send>>>;
+
+struct ChatHelper {
+    groups: KnownGroups,
+}
+
+impl Completer for ChatHelper {
+    type Candidate = Pair;
+
+    fn complete(&self, line: &str, pos: usize, _: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let start = line[..pos].rfind(' ').map_or(0, |space| space + 1);
+        let word = &line[start..pos];
+        let candidates: Vec<String> = if start == 0 {
+            COMMANDS.iter().map(|c| c.to_string()).collect()
+        } else {
+            self.groups.lock().map(|groups| groups.clone()).unwrap_or_default()
+        };
+        let pairs = candidates
+            .into_iter()
+            .filter(|candidate| candidate.starts_with(word))
+            .map(|candidate| Pair { display: candidate.clone(), replacement: candidate })
+            .collect();
+        Ok((start, pairs))
+    }
+}
+
+impl Hinter for ChatHelper {
+    type Hint = String;
+}
+impl Highlighter for ChatHelper {}
+impl Validator for ChatHelper {}
+impl Helper for ChatHelper {}
+
+/// Lines typed at the terminal.
+pub struct Terminal {
+    editor: Editor<ChatHelper, DefaultHistory>,
+    history_file: PathBuf,
+}
+
+impl Terminal {
+    pub fn new(config_dir: &Path, groups: KnownGroups) -> rustyline::Result<Terminal> {
+        let mut editor = Editor::new()?;
+        editor.set_helper(Some(ChatHelper { groups }));
+        let history_file = config_dir.join(HISTORY_FILE);
+        let _ = editor.load_history(&history_file);
+        Ok(Terminal { editor, history_file })
+    }
+
+    /// Something other threads print through, above the prompt.
+    pub fn printer(&mut self) -> rustyline::Result<SharedPrinter> {
+        let printer = self.editor.create_external_printer()?;
+        Ok(Arc::new(Mutex::new(Box::new(printer))))
+    }
+}
+
+impl LineSource for Terminal {
+    fn read_line(&mut self, prompt: &str) -> io::Result<Option<String>> {
+        match self.editor.readline(prompt) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = self.editor.add_history_entry(line.as_str());
+                }
+                Ok(Some(line))
+            }
+            Err(ReadlineError::Eof | ReadlineError::Interrupted) => Ok(None),
+            Err(error) => Err(io::Error::other(error)),
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // Losing the input history is not worth an error at exit.
+        let _ = self.editor.save_history(&self.history_file);
+    }
+}

@@ -1,0 +1,129 @@
+//! A line typed at the client, read into a [`Command`] without touching the
+//! network: the seed's six commands with their exact words, huddle's short
+//! commands, and plain text for the current group.
+
+use crate::protocol::Address;
+use crate::protocol::address::BadAddress;
+
+/// What a line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Help,
+    Quit,
+    /// `get_group_list`, `/groups`.
+    Groups,
+    /// The seed's `join_group IP:PORT`.
+    JoinAddress(Address),
+    /// The seed's `leave_group IP:PORT`.
+    LeaveAddress(Address),
+    /// The seed's `send_message IP:PORT`: the text follows on the next lines.
+    SendTyped(Address),
+    /// The seed's `get_messages IP:PORT [TIMESTAMP]`.
+    Messages {
+        group: Address,
+        since: Option<String>,
+    },
+    /// `/join GROUP`: join and talk there.
+    Join(String),
+    /// `/leave [GROUP]`: the current group when none is named.
+    Leave(Option<String>),
+    /// `/msg GROUP TEXT`.
+    Msg {
+        group: String,
+        text: String,
+    },
+    /// `/history [WHEN]`.
+    History(Option<String>),
+    /// Plain text, for the current group. `first_word` names it in errors.
+    Say {
+        text: String,
+        first_word: String,
+    },
+}
+
+/// Why a line is no command.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error(transparent)]
+    Address(#[from] BadAddress),
+    #[error("`{0}` is not a command, or its arguments are wrong: type help")]
+    Usage(String),
+}
+
+/// Reads `line`; `None` for a blank line.
+pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&command, args)) = words.split_first() else { return Ok(None) };
+    let parsed = match (command, args) {
+        ("exit" | "/quit", _) => Command::Quit,
+        ("help" | "/help", _) => Command::Help,
+        ("get_group_list" | "/groups", []) => Command::Groups,
+        ("join_group", [group]) => Command::JoinAddress(Address::parse(group)?),
+        ("leave_group", [group]) => Command::LeaveAddress(Address::parse(group)?),
+        ("send_message", [group]) => Command::SendTyped(Address::parse(group)?),
+        ("get_messages", [group, since @ ..]) => {
+            Command::Messages { group: Address::parse(group)?, since: (!since.is_empty()).then(|| since.join(" ")) }
+        }
+        ("/join", [group]) => Command::Join((*group).to_owned()),
+        ("/leave", []) => Command::Leave(None),
+        ("/leave", [group]) => Command::Leave(Some((*group).to_owned())),
+        ("/msg", [group, _, ..]) => Command::Msg { group: (*group).to_owned(), text: rest_after(line, 2).to_owned() },
+        ("/history", []) => Command::History(None),
+        ("/history", when) => Command::History(Some(when.join(" "))),
+        (slash, _) if slash.starts_with('/') => return Err(ParseError::Usage(command.to_owned())),
+        _ => Command::Say { text: line.trim().to_owned(), first_word: command.to_owned() },
+    };
+    Ok(Some(parsed))
+}
+
+/// `line` after its first `words` words.
+fn rest_after(line: &str, words: usize) -> &str {
+    let mut rest = line.trim_start();
+    for _ in 0..words {
+        rest = rest.split_once(char::is_whitespace).map_or("", |(_, after)| after).trim_start();
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(line: &str) -> Command {
+        parse(line).unwrap().unwrap()
+    }
+
+    #[test]
+    fn the_seeds_commands_keep_their_words() {
+        let group = Address::parse("127.0.0.1:5560").unwrap();
+        assert_eq!(parsed("get_group_list"), Command::Groups);
+        assert_eq!(parsed("join_group 127.0.0.1:5560"), Command::JoinAddress(group.clone()));
+        assert_eq!(parsed("leave_group 127.0.0.1:5560"), Command::LeaveAddress(group.clone()));
+        assert_eq!(parsed("send_message 127.0.0.1:5560"), Command::SendTyped(group.clone()));
+        assert_eq!(parsed("get_messages 127.0.0.1:5560"), Command::Messages { group: group.clone(), since: None });
+        assert_eq!(
+            parsed("get_messages 127.0.0.1:5560 2026-11-25 10:00:00"),
+            Command::Messages { group, since: Some("2026-11-25 10:00:00".into()) }
+        );
+        assert_eq!(parsed("exit"), Command::Quit);
+        assert!(matches!(parse("join_group nowhere"), Err(ParseError::Address(_))));
+    }
+
+    #[test]
+    fn short_commands_and_plain_text() {
+        assert_eq!(parsed("/join lobby"), Command::Join("lobby".into()));
+        assert_eq!(parsed("/leave"), Command::Leave(None));
+        assert_eq!(parsed("/msg ops deploy  done"), Command::Msg { group: "ops".into(), text: "deploy  done".into() });
+        assert_eq!(parsed("/history 10m"), Command::History(Some("10m".into())));
+        assert_eq!(parsed("  hello there "), Command::Say { text: "hello there".into(), first_word: "hello".into() });
+        assert_eq!(parse("   ").unwrap(), None);
+        assert_eq!(parse("/dance"), Err(ParseError::Usage("/dance".into())));
+        assert_eq!(parse("/msg ops"), Err(ParseError::Usage("/msg".into())));
+    }
+
+    #[test]
+    fn the_text_after_the_command_words_is_kept_as_typed() {
+        assert_eq!(rest_after("/msg lobby hello  there", 2), "hello  there");
+        assert_eq!(rest_after("  /msg lobby", 2), "");
+    }
+}
