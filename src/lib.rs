@@ -9,13 +9,16 @@
 //!   disk, and requests that arrive together are committed together;
 //! - the **client** ([`client`]) talks to both with a deadline on every
 //!   request, as a REPL or from scripts; [`up`] starts all three at once;
-//! - [`bench`] measures it all, beside the code it measures.
+//! - `bench` (the default feature `bench`) measures it all, beside the code
+//!   it measures; [`spawn`] starts servers as processes for it and the tests.
 //!
 //! What crosses the wire is defined once, in [`protocol`]: the seed's JSON
-//! shapes byte for byte, with huddle's extensions as optional fields. Both
-//! servers run the same single-threaded poll loop ([`serve`]) and stop
-//! cleanly through [`shutdown`].
+//! shapes byte for byte, with huddle's extensions as optional fields. Every
+//! socket is made in [`transport`]. Both servers run the same
+//! single-threaded poll loop ([`serve`]) and stop cleanly through
+//! [`shutdown`]; what they keep is behind the traits of [`store`].
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod client;
 pub mod directory;
@@ -25,6 +28,7 @@ pub mod paths;
 pub mod protocol;
 pub mod serve;
 pub mod shutdown;
+pub mod spawn;
 pub mod store;
 pub mod transport;
 pub mod up;

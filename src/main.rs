@@ -2,6 +2,8 @@
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
+#[cfg(feature = "bench")]
+use huddle::bench;
 use huddle::client::commands::{self, CommandError, Output};
 use huddle::client::session;
 use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
@@ -11,7 +13,7 @@ use huddle::protocol::Address;
 use huddle::protocol::address::DIRECTORY_PORT;
 use huddle::shutdown::Shutdown;
 use huddle::store::StoreConfig;
-use huddle::{bench, identity, paths, up};
+use huddle::{identity, paths, up};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,6 +131,7 @@ enum Command {
         #[command(flatten)]
         flags: ScriptFlags,
     },
+    #[cfg(feature = "bench")]
     /// Measure huddle: acknowledgements per second, latency, server CPU and memory.
     #[command(
         after_help = "Examples:\n  huddle bench send --users 64\n  huddle bench send --users 1 --json\n  huddle bench get --history 1000000\n  huddle bench send --echo          (a bare ZeroMQ echo: the transport's ceiling)\n  huddle bench send --group 10.0.0.5:5560 --pid 4242"
@@ -150,6 +153,7 @@ enum Command {
     },
 }
 
+#[cfg(feature = "bench")]
 #[derive(Subcommand)]
 enum BenchMode {
     /// Durable sendMessage: N users, each with W requests in flight.
@@ -197,6 +201,7 @@ enum BenchMode {
     },
 }
 
+#[cfg(feature = "bench")]
 #[derive(clap::Args)]
 struct BenchFlags {
     /// Concurrent users, each on its own connection.
@@ -225,6 +230,7 @@ struct BenchFlags {
     json: bool,
 }
 
+#[cfg(feature = "bench")]
 impl BenchFlags {
     fn options(&self) -> Result<bench::Options> {
         let target = match (&self.group, self.echo) {
@@ -250,6 +256,7 @@ fn seconds(value: f64, flag: &str) -> Result<Duration> {
         .with_context(|| format!("{flag} takes a positive number of seconds, e.g. {flag} 3"))
 }
 
+#[cfg(feature = "bench")]
 fn print_reports(reports: &[bench::Report], json: bool) -> Result<()> {
     for report in reports {
         if json {
@@ -428,6 +435,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let timeout = flags.user.timeout()?;
             flags.run(|client, directory, out| commands::watch(client, directory, &group, backlog, timeout, out))
         }
+        #[cfg(feature = "bench")]
         Command::Bench { mode } => {
             match mode {
                 BenchMode::Send(flags) => print_reports(&bench::send(&flags.options()?)?, flags.json)?,

@@ -5,8 +5,8 @@
 //! server process, the server's CPU time per acknowledgement and its memory.
 //!
 //! [`load`] is the load generator, [`fanout`] its live-delivery twin,
-//! [`process`] reads a server's costs, [`spawn`] starts servers (`servers`
-//! picks which), [`fsync`] measures the disk's ceiling, and [`Report`] is
+//! [`process`] reads a server's costs, `servers` starts the servers a run
+//! drives (through [`crate::spawn`]), [`fsync`] measures the disk's ceiling, and [`Report`] is
 //! what each run prints.
 
 pub mod fanout;
@@ -15,7 +15,6 @@ pub mod load;
 pub mod process;
 mod report;
 mod servers;
-pub mod spawn;
 
 pub use report::{Percentiles, Report};
 use servers::Servers;

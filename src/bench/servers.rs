@@ -3,8 +3,8 @@
 
 use super::Target;
 use super::process::Watched;
-use super::spawn::{SpawnedServer, huddle_command};
 use crate::protocol::Address;
+use crate::spawn::{SpawnedServer, huddle_command};
 use std::io;
 
 /// The servers a run talks to, alive for as long as this is.

@@ -386,6 +386,43 @@ mod tests {
         assert_eq!(ListedGroup::parse("g - nowhere"), None);
     }
 
+    /// The actions serde really accepts, read from its own error for an
+    /// unknown one.
+    fn accepted_by_serde<T: DeserializeOwned + std::fmt::Debug>() -> Vec<String> {
+        let error = serde_json::from_str::<T>(r#"{"action": "no such action"}"#).unwrap_err().to_string();
+        // "expected `a` or `b`", or "expected one of `a`, `b`, `c`".
+        let expected = error.split("expected ").nth(1).expect("serde lists the variants");
+        let expected = expected.trim_start_matches("one of ").split(" at line").next().unwrap_or(expected);
+        expected
+            .split(", ")
+            .flat_map(|names| names.split(" or "))
+            .map(|name| name.trim_matches('`').to_owned())
+            .collect()
+    }
+
+    fn every_action_is_listed<T: Action + std::fmt::Debug>() {
+        let accepted = accepted_by_serde::<T>();
+        assert_eq!(accepted, T::ACTIONS, "Action::ACTIONS is the list the decoder accepts");
+        let error = decode::<T>(br#"{"action": "dance"}"#).unwrap_err().to_string();
+        let protocol = include_str!("../../docs/PROTOCOL.md");
+        for action in T::ACTIONS {
+            assert!(error.contains(action), "the error for an unknown action lists {action}: {error}");
+            let documented =
+                protocol.contains(&format!("`{action}`")) || protocol.contains(&format!(r#""action": "{action}""#));
+            assert!(documented, "docs/PROTOCOL.md documents {action}");
+        }
+        let example = protocol.lines().find(|line| line.contains("unknown action")).expect("an example error");
+        if T::ACTIONS.iter().any(|action| example.contains(action)) {
+            assert!(example.contains(&T::ACTIONS.join(", ")), "PROTOCOL.md's example error is today's: {example}");
+        }
+    }
+
+    #[test]
+    fn every_action_the_decoder_accepts_is_in_the_error_text_and_in_protocol_md() {
+        every_action_is_listed::<GroupRequest>();
+        every_action_is_listed::<DirectoryRequest>();
+    }
+
     #[test]
     fn seed_requests_decode() {
         let body = br#"{"action": "getMessage", "user_uuid": "u", "timestamp": "2026-11-25T10:00:00"}"#;

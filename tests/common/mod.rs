@@ -17,7 +17,7 @@ pub fn huddle(home: &Path) -> Command {
     command
 }
 
-pub use huddle::bench::spawn::SpawnedServer as Server;
+pub use huddle::spawn::SpawnedServer as Server;
 
 /// Starts a server process and waits for its ready line.
 pub fn start_server(command: Command) -> Server {

@@ -1,6 +1,7 @@
-//! Starting a `huddle` server (or any server that prints such a line) as a child process and learning its address
-//! from the first line it prints ("... listening on ADDRESS, ..."). The bench
-//! and the tests both start servers this way, on ports the OS picks.
+//! Starting a `huddle` server (or any server that prints such a line) as a
+//! child process and learning its address from the first line it prints
+//! ("... listening on ADDRESS, ..."). The bench and the tests both start
+//! servers this way, on ports the OS picks.
 
 use std::io::{self, BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
