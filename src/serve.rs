@@ -77,22 +77,26 @@ pub fn serve(
 }
 
 /// Takes one waiting request off the socket, with what ZeroMQ knows of its
-/// sender (the metadata of its first frame).
+/// sender: the metadata of the frames that came over the wire (the first,
+/// the identity a ROUTER adds itself, has none).
 fn receive(socket: &zmq::Socket) -> Result<Envelope, zmq::Error> {
-    let mut first = socket.recv_msg(zmq::DONTWAIT)?;
-    let user_id = first.gets("User-Id").filter(|id| !id.is_empty()).map(str::to_owned);
-    let address = first.gets("Peer-Address").map(str::to_owned);
+    let first = socket.recv_msg(zmq::DONTWAIT)?;
     let mut more = first.get_more();
     let mut frames = vec![first.to_vec()];
+    let (mut user_id, mut address) = (None, None);
     while more {
         // The rest of a message is there already (ZeroMQ delivers messages
         // whole); only a signal can interrupt its reading.
-        let frame = loop {
+        let mut frame = loop {
             match socket.recv_msg(0) {
                 Err(zmq::Error::EINTR) => continue,
                 other => break other?,
             }
         };
+        if address.is_none() {
+            user_id = frame.gets("User-Id").filter(|id| !id.is_empty()).map(str::to_owned);
+            address = frame.gets("Peer-Address").map(str::to_owned);
+        }
         more = frame.get_more();
         frames.push(frame.to_vec());
     }
@@ -109,4 +113,34 @@ fn send_all(socket: &zmq::Socket, frames: Vec<ReplyFrames>) -> Result<(), zmq::E
         socket.send_multipart(frame, zmq::DONTWAIT)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{self, RouterOptions};
+
+    #[test]
+    fn each_request_carries_what_zeromq_knows_of_its_sender() {
+        let context = zmq::Context::new();
+        let (socket, address) = transport::bind_router(&context, "127.0.0.1:0", RouterOptions::default()).unwrap();
+        let shutdown = Shutdown::new().unwrap();
+        let stop = shutdown.clone();
+        let server = std::thread::spawn(move || {
+            serve(&socket, &stop, 16, &mut |batch: Vec<Envelope>| {
+                let replies = batch.into_iter().map(|envelope| {
+                    let seen = format!("{:?} {:?}", envelope.peer.address, envelope.peer.user_id);
+                    envelope.reply(seen.into_bytes())
+                });
+                replies.collect::<Vec<_>>()
+            })
+        });
+        let client = transport::connect(&context, zmq::REQ, &address).unwrap();
+        client.send("who am I?", 0).unwrap();
+        assert!(client.poll(zmq::POLLIN, 10_000).unwrap() > 0, "no reply");
+        let seen = client.recv_string(0).unwrap().unwrap();
+        assert_eq!(seen, r#"Some("127.0.0.1") None"#, "a plaintext peer has an address and no authenticated id");
+        shutdown.trigger();
+        server.join().unwrap().unwrap();
+    }
 }
