@@ -101,6 +101,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn libzmq_is_built_with_curve() {
+        assert!(zmq::has("curve").unwrap_or(false), "libzmq must be built with libsodium (vendor/zmq-sys)");
+    }
+
+    #[test]
     fn a_router_bound_to_port_0_reports_its_real_port() {
         let context = zmq::Context::new();
         let (_socket, address) = bind_router(&context, "127.0.0.1:0", RouterOptions::default()).unwrap();
