@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # What the tests need beyond Rust: tmux (the chat client is driven in a real
-# terminal) and pyzmq (the stand-ins for the seed's Python servers). Installs
-# whichever is missing; .ci/run and the tests themselves call it.
+# terminal), tcpdump (what crosses loopback is captured to show it is
+# encrypted) and pyzmq (the stand-ins for the seed's Python servers).
+# Installs whichever is missing; .ci/run and the tests themselves call it.
 set -euo pipefail
-if ! command -v tmux >/dev/null; then
+missing=()
+command -v tmux >/dev/null || missing+=(tmux)
+command -v tcpdump >/dev/null || missing+=(tcpdump)
+if [ ${#missing[@]} -gt 0 ]; then
     sudo=$([ "$(id -u)" = 0 ] || echo sudo)
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq tmux >/dev/null
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -c 'import zmq' 2>/dev/null || python3 -m pip install --quiet pyzmq

@@ -24,6 +24,7 @@ pub mod client;
 pub mod directory;
 pub mod group;
 pub mod identity;
+pub mod keys;
 pub mod paths;
 pub mod protocol;
 pub mod serve;

@@ -9,14 +9,17 @@ use huddle::client::session;
 use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
 use huddle::directory::DirectoryServer;
 use huddle::group::{GroupConfig, Limits, RunningGroup, limits};
+use huddle::keys::KeyPair;
 use huddle::protocol::Address;
 use huddle::protocol::address::DIRECTORY_PORT;
 use huddle::shutdown::Shutdown;
 use huddle::store::StoreConfig;
+use huddle::transport::{Security, is_loopback};
 use huddle::{identity, paths, up};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -69,10 +72,12 @@ enum Command {
         /// The directory to register with: HOST[:PORT].
         #[arg(long, default_value = "127.0.0.1")]
         directory: String,
-        /// Where the group keeps its members and history
+        /// Where the group keeps its members, history and key
         /// [default: $XDG_DATA_HOME/huddle/groups/NAME].
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        security: SecurityFlags,
         #[command(flatten)]
         limits: LimitFlags,
     },
@@ -132,6 +137,15 @@ enum Command {
         flags: ScriptFlags,
     },
     #[cfg(feature = "bench")]
+    /// Print a public key: yours, or with --data the key of the server whose data is there.
+    #[command(
+        after_help = "Examples:\n  huddle key\n  huddle key --data ~/.local/share/huddle/groups/lobby\n\nGive a server's key to its users as KEY@HOST:PORT; give yours to an operator for --allow."
+    )]
+    Key {
+        /// A server's data directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Measure huddle: acknowledgements per second, latency, server CPU and memory.
     #[command(
         after_help = "Examples:\n  huddle bench send --users 64\n  huddle bench send --users 1 --json\n  huddle bench get --history 1000000\n  huddle bench send --echo          (a bare ZeroMQ echo: the transport's ceiling)\n  huddle bench send --group 10.0.0.5:5560 --pid 4242"
@@ -300,6 +314,33 @@ impl LimitFlags {
 }
 
 #[derive(clap::Args)]
+struct SecurityFlags {
+    /// Speak CURVE (encrypted, every user known by their key), even on loopback.
+    #[arg(long, conflicts_with = "plaintext")]
+    curve: bool,
+    /// Speak plaintext off loopback too: anyone who can reach the port can read and forge.
+    #[arg(long)]
+    plaintext: bool,
+}
+
+impl SecurityFlags {
+    /// CURVE or plaintext for a server bound to `host`, its key pair kept in `data`.
+    fn choose(&self, host: &str, data: &std::path::Path) -> Result<Security> {
+        let keys = || {
+            KeyPair::load_or_create(data).with_context(|| format!("cannot keep the server's key in {}", data.display()))
+        };
+        let security = Security::choose(host, self.curve, self.plaintext, keys)?;
+        if !security.is_curve() && !is_loopback(host) {
+            tracing::warn!(
+                "plaintext on {host}, which is not loopback: anyone who can reach the port can read every \
+                 message and act as any user; drop --plaintext to speak CURVE"
+            );
+        }
+        Ok(security)
+    }
+}
+
+#[derive(clap::Args)]
 struct ScriptFlags {
     /// The directory, to find groups by name: HOST[:PORT].
     #[arg(long, default_value = "127.0.0.1")]
@@ -318,7 +359,7 @@ impl ScriptFlags {
         command: impl FnOnce(&mut Client, &Address, &mut Output<std::io::StdoutLock<'static>>) -> Result<(), CommandError>,
     ) -> Result<ExitCode> {
         let directory = Address::parse_with_default_port(&self.directory, DIRECTORY_PORT)?;
-        let mut client = Client::new(Requester::new(zmq::Context::new(), self.user.timeout()?), self.user.user_id()?);
+        let mut client = self.user.client()?;
         let mut output = Output { out: std::io::stdout().lock(), json: self.json };
         command(&mut client, &directory, &mut output)?;
         Ok(ExitCode::SUCCESS)
@@ -350,6 +391,20 @@ impl UserFlags {
     fn timeout(&self) -> Result<Duration> {
         seconds(self.timeout, "--timeout")
     }
+
+    /// The user's key pair, kept in the config directory.
+    fn keys(&self) -> Result<Arc<KeyPair>> {
+        let dir = paths::config_dir();
+        let keys = KeyPair::load_or_create(&dir)
+            .with_context(|| format!("cannot keep your key in {}: check that it is writable", dir.display()))?;
+        Ok(Arc::new(keys))
+    }
+
+    /// A client acting as the user.
+    fn client(&self) -> Result<Client> {
+        let requester = Requester::new(zmq::Context::new(), self.timeout()?).with_keys(self.keys()?);
+        Ok(Client::new(requester, self.user_id()?))
+    }
 }
 
 fn main() -> ExitCode {
@@ -378,10 +433,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Up { directory_port, user } => {
             let config = up::UpConfig {
-                directory: Address { host: "127.0.0.1".into(), port: directory_port },
+                directory: Address { host: "127.0.0.1".into(), port: directory_port, key: None },
                 directory_data: paths::directory_data_dir(directory_port),
                 lobby_data: paths::group_data_dir(up::LOBBY),
                 user_id: user.user_id()?,
+                keys: user.keys()?,
                 timeout: user.timeout()?,
                 config_dir: paths::config_dir(),
             };
@@ -398,16 +454,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             server.run(&shutdown)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Group { name, address, seed_directory, directory, data, limits } => {
+        Command::Group { name, address, seed_directory, directory, data, security, limits } => {
             let bind = Address::parse(&address)?;
             let directory =
                 Address::parse_with_default_port(seed_directory.as_deref().unwrap_or(&directory), DIRECTORY_PORT)?;
             let dir = data.unwrap_or_else(|| paths::group_data_dir(&name));
+            let security = security.choose(&bind.host, &dir)?;
             let config = GroupConfig {
                 name: name.clone(),
                 bind,
                 directory: Some(directory.clone()),
                 store: StoreConfig::Sqlite { dir, max_bytes: limits.max_data_bytes },
+                security,
                 limits: limits.limits(),
             };
             let shutdown = stop_on_signals()?;
@@ -417,6 +475,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 group.address, config.store
             );
             group.wait()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key { data } => {
+            let dir = data.unwrap_or_else(paths::config_dir);
+            let keys = KeyPair::load_or_create(&dir)
+                .with_context(|| format!("cannot keep a key in {}: check that it is writable", dir.display()))?;
+            println!("{}", keys.public);
             Ok(ExitCode::SUCCESS)
         }
         Command::Groups { flags } => flags.run(commands::groups),
@@ -432,8 +497,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::History { group, since, limit, flags } => flags
             .run(|client, directory, out| commands::history(client, directory, &group, since.as_deref(), limit, out)),
         Command::Watch { group, backlog, flags } => {
-            let timeout = flags.user.timeout()?;
-            flags.run(|client, directory, out| commands::watch(client, directory, &group, backlog, timeout, out))
+            flags.run(|client, directory, out| commands::watch(client, directory, &group, backlog, out))
         }
         #[cfg(feature = "bench")]
         Command::Bench { mode } => {
@@ -456,7 +520,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::User { directory, user } => {
             let directory = Address::parse_with_default_port(&directory, DIRECTORY_PORT)?;
-            let mut client = Client::new(Requester::new(zmq::Context::new(), user.timeout()?), user.user_id()?);
+            let mut client = user.client()?;
             let interactive = std::io::stdin().is_terminal();
             let outcome = session::run(&mut client, directory, None, user.timeout()?, &paths::config_dir())?;
             Ok(session_exit_code(outcome.failures, interactive))

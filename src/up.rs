@@ -9,10 +9,13 @@ use crate::client::session;
 use crate::client::{Client, Requester};
 use crate::directory::{DirectoryError, DirectoryServer};
 use crate::group::{GroupConfig, GroupError, Limits, RunningGroup};
+use crate::keys::KeyPair;
 use crate::protocol::Address;
 use crate::shutdown::Shutdown;
 use crate::store::StoreConfig;
+use crate::transport::Security;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,6 +32,8 @@ pub struct UpConfig {
     pub directory_data: PathBuf,
     pub lobby_data: PathBuf,
     pub user_id: String,
+    /// The user's key pair, for CURVE servers.
+    pub keys: Arc<KeyPair>,
     pub timeout: Duration,
     /// Where the client keeps its input history and last-seen seqs.
     pub config_dir: PathBuf,
@@ -55,7 +60,8 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     let context = zmq::Context::new();
     let shutdown = Shutdown::new().map_err(UpError::Signals)?;
     shutdown.on_signals().map_err(UpError::Signals)?;
-    let mut client = Client::new(Requester::new(context.clone(), config.timeout), config.user_id.clone());
+    let requester = Requester::new(context.clone(), config.timeout).with_keys(config.keys.clone());
+    let mut client = Client::new(requester, config.user_id.clone());
 
     let (directory, directory_address, directory_note) = start_directory(&context, &config, &shutdown, &mut client)?;
     let config = UpConfig { directory: directory_address, ..config };
@@ -165,9 +171,11 @@ fn start_lobby(context: &zmq::Context, config: &UpConfig, shutdown: &Shutdown) -
     let remembered = std::fs::read_to_string(&port_file).ok().and_then(|text| text.trim().parse().ok());
     let group_config = |port| GroupConfig {
         name: LOBBY.to_owned(),
-        bind: Address { host: "127.0.0.1".to_owned(), port },
+        bind: Address { host: "127.0.0.1".to_owned(), port, key: None },
         directory: Some(config.directory.clone()),
         store: StoreConfig::sqlite(&config.lobby_data),
+        // On loopback, where nobody else can listen.
+        security: Security::Plaintext,
         limits: Limits::default(),
     };
     let group = match remembered.map(|port| RunningGroup::start(context, &group_config(port), shutdown)) {

@@ -13,8 +13,13 @@ use std::time::{Duration, Instant};
 const NO_DIRECTORY: &str = "127.0.0.1:1";
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-fn member(address: &Address, user: &str) -> Client {
-    let mut client = Client::new(Requester::new(zmq::Context::new(), TIMEOUT), user.to_owned());
+/// A client acting as `name`.
+fn user(name: &str, timeout: Duration) -> Client {
+    Client::new(Requester::new(zmq::Context::new(), timeout), name.to_owned())
+}
+
+fn member(address: &Address, name: &str) -> Client {
+    let mut client = user(name, TIMEOUT);
     client.join(address).unwrap();
     client
 }
@@ -47,7 +52,7 @@ fn texts(messages: &[WireMessage]) -> Vec<String> {
 fn new_messages_are_pushed_once_and_in_order() {
     let home = home();
     let (_group, address, mut sender) = group_with_sender_and_watcher(home.path());
-    let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", None, 0, TIMEOUT).unwrap();
+    let mut watch = Watch::start(user("watcher", TIMEOUT), &address, None, 0).unwrap();
     assert!(watch.next(Duration::from_millis(300)).unwrap().is_empty(), "nothing old with no backlog");
     for n in 0..20 {
         sender.send(&address, &format!("m{n}")).unwrap();
@@ -64,7 +69,7 @@ fn a_watch_starting_from_a_remembered_seq_shows_what_arrived_while_away() {
     for n in 1..=5 {
         sender.send(&address, &format!("m{n}")).unwrap();
     }
-    let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", Some(2), 0, TIMEOUT).unwrap();
+    let mut watch = Watch::start(user("watcher", TIMEOUT), &address, Some(2), 0).unwrap();
     assert_eq!(texts(&collect(&mut watch, 3)), ["m3", "m4", "m5"]);
     assert_eq!(watch.last_seq(), Some(5));
 }
@@ -78,7 +83,7 @@ fn a_reader_too_slow_for_the_pushes_misses_nothing_and_slows_no_one() {
     // A raw subscriber that never reads: the group must not wait for it.
     let stalled = Peer::dealer(&group.address);
     stalled.send_frames(&[b"", br#"{"action": "subscribe", "user_uuid": "slow"}"#]);
-    let mut watch = Watch::start(&zmq::Context::new(), &address, "slow", None, 0, TIMEOUT).unwrap();
+    let mut watch = Watch::start(user("slow", TIMEOUT), &address, None, 0).unwrap();
     watch.next(Duration::from_millis(100)).unwrap();
     // Send far more than a connection's push queue holds, without reading.
     let sender = Peer::dealer(&group.address);
@@ -108,7 +113,7 @@ fn a_group_restart_is_noticed_at_once_without_waiting_for_the_renewal() {
     let data = data_dir(home.path());
     let (mut group, address, mut sender) = group_with_sender_and_watcher(home.path());
     // The default renewal (10 s) is longer than what this test allows.
-    let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", Some(0), 0, TIMEOUT).unwrap();
+    let mut watch = Watch::start(user("watcher", TIMEOUT), &address, Some(0), 0).unwrap();
     sender.send(&address, "before").unwrap();
     assert_eq!(texts(&collect(&mut watch, 1)), ["before"]);
     group.kill();
@@ -127,7 +132,7 @@ fn a_group_restart_is_noticed_and_the_gap_filled() {
     let home = home();
     let data = data_dir(home.path());
     let (mut group, address, mut sender) = group_with_sender_and_watcher(home.path());
-    let mut watch = Watch::start(&zmq::Context::new(), &address, "watcher", Some(0), 0, Duration::from_millis(500))
+    let mut watch = Watch::start(user("watcher", Duration::from_millis(500)), &address, Some(0), 0)
         .unwrap()
         .renew_every(Duration::from_millis(300));
     sender.send(&address, "before").unwrap();

@@ -31,7 +31,7 @@ pub fn run(
     let context = zmq::Context::new();
     let mut sockets = Vec::with_capacity(members.len());
     for member in members {
-        let unbounded = ConnectOptions { receive_hwm: Some(0) };
+        let unbounded = ConnectOptions { receive_hwm: Some(0), ..ConnectOptions::default() };
         let socket = transport::connect_with(&context, zmq::DEALER, group, unbounded)?;
         let subscribe = encode(&GroupRequest::Subscribe(Membership { user_uuid: member.clone() }));
         socket.send_multipart([&b""[..], &subscribe], 0)?;

@@ -4,11 +4,11 @@
 //! arrived while away, once. Each thread stops through its own [`Shutdown`],
 //! which its watch polls beside its sockets: no flag checked on a timer.
 
-use super::NamedGroup;
 use super::display::format_message;
 use super::input::SharedPrinter;
 use super::live::Watch;
 use super::seen::LastSeen;
+use super::{Client, NamedGroup};
 use crate::protocol::Address;
 use crate::shutdown::Shutdown;
 use console::style;
@@ -26,24 +26,16 @@ const WAIT_FOR_NEWS: Duration = Duration::from_secs(3600);
 
 /// The groups being watched, each on its own thread.
 pub struct Live {
-    context: zmq::Context,
-    user_uuid: String,
-    timeout: Duration,
+    /// The user, from whom each watch gets a client of its own.
+    client: Client,
     printer: SharedPrinter,
     seen: Arc<Mutex<LastSeen>>,
     watchers: HashMap<Address, Shutdown>,
 }
 
 impl Live {
-    pub fn new(user_uuid: &str, timeout: Duration, printer: SharedPrinter, config_dir: &Path) -> Live {
-        Live {
-            context: zmq::Context::new(),
-            user_uuid: user_uuid.to_owned(),
-            timeout,
-            printer,
-            seen: Arc::new(Mutex::new(LastSeen::load(config_dir))),
-            watchers: HashMap::new(),
-        }
+    pub fn new(client: Client, printer: SharedPrinter, config_dir: &Path) -> Live {
+        Live { client, printer, seen: Arc::new(Mutex::new(LastSeen::load(config_dir))), watchers: HashMap::new() }
     }
 
     /// The groups watched in an earlier session.
@@ -58,21 +50,25 @@ impl Live {
         if self.watchers.contains_key(&group.address) {
             return;
         }
-        let stop = match Shutdown::new() {
-            Ok(stop) => stop,
+        let started = Shutdown::new().map_err(|error| error.to_string()).and_then(|stop| {
+            let client = self.client.fresh().map_err(|error| error.to_string())?;
+            Ok((stop, client))
+        });
+        let (stop, client) = match started {
+            Ok(started) => started,
             Err(error) => return self.print(format!("{} cannot follow {group}: {error}", style("!").red())),
         };
         self.watchers.insert(group.address.clone(), stop.clone());
-        let (context, user, timeout) = (self.context.clone(), self.user_uuid.clone(), self.timeout);
         let (printer, seen, group) = (self.printer.clone(), self.seen.clone(), group.clone());
         std::thread::spawn(move || {
             let print = |line: String| print_to(&printer, line);
             let key = group.address.to_string();
             let last = seen.lock().ok().and_then(|seen| seen.get(&key));
-            let mut watch = match Watch::start(&context, &group.address, &user, last, JOIN_BACKLOG, timeout) {
+            let mut watch = match Watch::start(client, &group.address, last, JOIN_BACKLOG) {
                 Ok(watch) => watch.stop_on(&stop),
                 Err(error) => return print(format!("{} {error}", style("!").red())),
             };
+            let user = watch.user_uuid().to_owned();
             let mut failing = false;
             while !stop.is_triggered() {
                 match watch.next(WAIT_FOR_NEWS) {

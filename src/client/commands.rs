@@ -158,12 +158,10 @@ pub fn watch<W: Write>(
     directory: &Address,
     group: &str,
     backlog: u64,
-    timeout: Duration,
     out: &mut Output<W>,
 ) -> Result<(), CommandError> {
     let group = client.resolve(directory, group)?;
-    let context = zmq::Context::new();
-    let mut watch = Watch::start(&context, &group.address, client.user_uuid(), None, backlog, timeout)?;
+    let mut watch = Watch::start(client.fresh()?, &group.address, None, backlog)?;
     loop {
         for message in watch.next(Duration::from_secs(3600))? {
             out.message(&group, &message)?;

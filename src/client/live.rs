@@ -12,10 +12,12 @@
 //! comes back after a drop — the group restarted and lost its in-memory
 //! subscriptions — it subscribes again at once instead of at the next renewal.
 
-use super::{Client, ClientError, Requester};
+use super::{Client, ClientError};
+use crate::keys::KeyPair;
 use crate::protocol::{Address, GroupRequest, Incoming, Membership, Status, WireMessage, encode};
 use crate::shutdown::Shutdown;
 use crate::transport;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often a subscription is renewed (the group keeps it 30 s).
@@ -26,6 +28,8 @@ const FILL_PAGE: usize = 1000;
 pub struct Watch {
     context: zmq::Context,
     group: Address,
+    /// Presented to a CURVE group.
+    keys: Arc<KeyPair>,
     user_uuid: String,
     socket: zmq::Socket,
     /// Connection events of `socket`.
@@ -47,26 +51,29 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Subscribes to `group`. Messages after `last_seq` come first (what
-    /// arrived while away); with none, the latest `backlog` ones.
+    /// Subscribes to `group` as `client`'s user, and reads history with
+    /// `client`. Messages after `last_seq` come first (what arrived while
+    /// away); with none, the latest `backlog` ones.
     pub fn start(
-        context: &zmq::Context,
+        mut client: Client,
         group: &Address,
-        user_uuid: &str,
         last_seq: Option<u64>,
         backlog: u64,
-        timeout: Duration,
     ) -> Result<Watch, ClientError> {
-        let history = Client::new(Requester::new(context.clone(), timeout), user_uuid.to_owned());
-        let (socket, monitor) = connect(context, group)?;
+        let context = client.requester.context().clone();
+        let timeout = client.requester.timeout();
+        let keys = client.requester.keys()?;
+        let user_uuid = client.user_for(group)?;
+        let (socket, monitor) = connect(&context, group, &keys)?;
         let mut watch = Watch {
-            context: context.clone(),
+            context,
             group: group.clone(),
-            user_uuid: user_uuid.to_owned(),
+            keys,
+            user_uuid,
             socket,
             monitor,
             dropped: false,
-            history,
+            history: client,
             timeout,
             last_seq,
             backlog,
@@ -94,6 +101,11 @@ impl Watch {
         self
     }
 
+    /// The id the watch acts as at its group.
+    pub fn user_uuid(&self) -> &str {
+        &self.user_uuid
+    }
+
     /// The last seq handed out.
     pub fn last_seq(&self) -> Option<u64> {
         self.last_seq
@@ -114,7 +126,7 @@ impl Watch {
                 && now >= sent + self.timeout
             {
                 // No answer to the subscription: start over on a new connection.
-                (self.socket, self.monitor) = connect(&self.context, &self.group)?;
+                (self.socket, self.monitor) = connect(&self.context, &self.group, &self.keys)?;
                 self.subscribe()?;
             } else if now >= self.renew_at {
                 self.subscribe()?;
@@ -250,9 +262,9 @@ impl Watch {
 }
 
 /// A DEALER connected to `group`, and a socket reporting its connection events.
-fn connect(context: &zmq::Context, group: &Address) -> Result<(zmq::Socket, zmq::Socket), ClientError> {
+fn connect(context: &zmq::Context, group: &Address, keys: &KeyPair) -> Result<(zmq::Socket, zmq::Socket), ClientError> {
     let transport = |source| ClientError::group_transport(group, source);
-    let socket = transport::connect(context, zmq::DEALER, group).map_err(transport)?;
+    let socket = transport::connect_as(context, zmq::DEALER, group, keys).map_err(transport)?;
     let wanted = zmq::SocketEvent::CONNECTED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
     let monitor = transport::monitor(context, &socket, wanted).map_err(transport)?;
     Ok((socket, monitor))

@@ -62,6 +62,10 @@ impl From<ListedGroup> for NamedGroup {
 }
 
 /// A user talking to directories and groups.
+///
+/// On plaintext the user is who they say: their `user_uuid`. To a CURVE
+/// server (an address with a key) they are their key, and act as the
+/// `user_uuid` derived from it.
 pub struct Client {
     requester: Requester,
     user_uuid: String,
@@ -72,8 +76,25 @@ impl Client {
         Client { requester, user_uuid }
     }
 
+    /// The user's id on plaintext servers.
     pub fn user_uuid(&self) -> &str {
         &self.user_uuid
+    }
+
+    /// The user's id at `address`: derived from the user's key under CURVE.
+    pub fn user_for(&mut self, address: &Address) -> Result<String, ClientError> {
+        match address.key {
+            Some(_) => Ok(self.requester.keys()?.public.user_uuid()),
+            None => Ok(self.user_uuid.clone()),
+        }
+    }
+
+    /// Another client for the same user, with connections of its own (for
+    /// another thread, or a watch).
+    pub fn fresh(&mut self) -> Result<Client, ClientError> {
+        let requester = Requester::new(self.requester.context().clone(), self.requester.timeout())
+            .with_keys(self.requester.keys()?);
+        Ok(Client::new(requester, self.user_uuid.clone()))
     }
 
     /// The groups the directory lists. An entry that is not `"NAME - HOST:PORT"`
@@ -94,12 +115,12 @@ impl Client {
     }
 
     pub fn join(&mut self, group: &Address) -> Result<(), ClientError> {
-        let request = GroupRequest::Join(Membership { user_uuid: self.user_uuid.clone() });
+        let request = GroupRequest::Join(Membership { user_uuid: self.user_for(group)? });
         self.group_request(group, &request).map(drop)
     }
 
     pub fn leave(&mut self, group: &Address) -> Result<(), ClientError> {
-        let request = GroupRequest::Leave(Membership { user_uuid: self.user_uuid.clone() });
+        let request = GroupRequest::Leave(Membership { user_uuid: self.user_for(group)? });
         self.group_request(group, &request).map(drop)
     }
 
@@ -112,7 +133,7 @@ impl Client {
     /// stores it at most once on a huddle group.
     pub fn send_with_id(&mut self, group: &Address, text: &str, msg_id: &str) -> Result<Option<u64>, ClientError> {
         let request = GroupRequest::Send(SendMessage {
-            user_uuid: self.user_uuid.clone(),
+            user_uuid: self.user_for(group)?,
             message: text.to_owned(),
             msg_id: Some(msg_id.to_owned()),
         });
@@ -189,7 +210,7 @@ impl Client {
         limit: usize,
     ) -> Result<(Vec<WireMessage>, bool), ClientError> {
         let request = GroupRequest::Get(GetMessages {
-            user_uuid: self.user_uuid.clone(),
+            user_uuid: self.user_for(group)?,
             timestamp,
             after_seq,
             limit: Some(limit),

@@ -23,7 +23,10 @@ pub fn run(
     if io::stdin().is_terminal() {
         learn_group_names(&directory, client.user_uuid(), timeout, &known_groups);
         let mut terminal = Terminal::new(config_dir, known_groups.clone()).map_err(io::Error::other)?;
-        let live = terminal.printer().ok().map(|printer| Live::new(client.user_uuid(), timeout, printer, config_dir));
+        let live = match (terminal.printer(), client.fresh()) {
+            (Ok(printer), Ok(watcher)) => Some(Live::new(watcher, printer, config_dir)),
+            _ => None,
+        };
         let repl = Repl {
             client,
             directory,

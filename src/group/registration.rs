@@ -1,10 +1,14 @@
 //! Keeps a group listed: registers with the directory at start and again
 //! every [`REGISTER_INTERVAL`] (the directory's heartbeat), in the background.
-//! A group serves its users whether or not a directory answers.
+//! A group serves its users whether or not a directory answers. A CURVE
+//! group registers with its own key pair, so that a CURVE directory knows
+//! the group's key (and binds the name to it) from the handshake itself.
 
+use crate::keys::KeyPair;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, encode};
 use crate::shutdown::Shutdown;
 use crate::transport::Requester;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -13,16 +17,30 @@ pub const REGISTER_INTERVAL: Duration = Duration::from_secs(2);
 /// How long one registration may take before the group tries again later.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Registers `name` at `address` with `directory` until `shutdown`.
-pub fn start(context: zmq::Context, name: String, address: Address, directory: Address, shutdown: &Shutdown) {
+/// What a group registers, and where.
+pub struct Registration {
+    pub name: String,
+    /// Where the group is: registered as `HOST:PORT`, the seed's form.
+    pub address: Address,
+    pub directory: Address,
+    /// The group's key pair, under CURVE.
+    pub keys: Option<Arc<KeyPair>>,
+}
+
+/// Registers the group until `shutdown`.
+pub fn start(context: zmq::Context, registration: Registration, shutdown: &Shutdown) {
     let shutdown = shutdown.clone();
+    let Registration { name, address, directory, keys } = registration;
     std::thread::Builder::new()
         .name(format!("register {name}"))
         .spawn(move || {
             let mut requester = Requester::new(context, REGISTER_TIMEOUT);
+            if let Some(keys) = keys {
+                requester = requester.with_keys(keys);
+            }
             let request = encode(&DirectoryRequest::Register {
                 group_name: name.clone(),
-                ip_port: address.to_string(),
+                ip_port: address.host_port(),
                 heartbeat_ms: Some(REGISTER_INTERVAL.as_millis() as u64),
             });
             let mut registered = None;

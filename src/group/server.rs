@@ -13,7 +13,7 @@ use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, WireMessage
 use crate::serve::{ReplyFrames, Service, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{GroupStore, StoreConfig, StoreError, StoredMessage};
-use crate::transport::{self, RouterOptions};
+use crate::transport::{self, RouterOptions, Security};
 use std::collections::HashMap;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -32,6 +32,8 @@ pub struct GroupConfig {
     pub directory: Option<Address>,
     /// Where and how the group keeps its members and history.
     pub store: StoreConfig,
+    /// Plaintext, or CURVE with the group's key pair.
+    pub security: Security,
     pub limits: Limits,
 }
 
@@ -68,9 +70,17 @@ impl GroupServer {
     /// Opens the store and binds the socket; nothing is served yet.
     pub fn bind(context: &zmq::Context, config: &GroupConfig) -> Result<GroupServer, GroupError> {
         let store = config.store.open_group()?;
-        let options = RouterOptions { max_frame_bytes: Some(MAX_FRAME_BYTES), send_hwm: Some(PUSH_HWM) };
+        let options = RouterOptions {
+            security: config.security.clone(),
+            max_frame_bytes: Some(MAX_FRAME_BYTES),
+            send_hwm: Some(PUSH_HWM),
+        };
         let (socket, address) = transport::bind_router(context, &config.bind.endpoint(), options)
             .map_err(|source| GroupError::Bind { address: config.bind.clone(), source })?;
+        let address = address.with_key(match &config.security {
+            Security::Curve(keys) => Some(keys.public.clone()),
+            Security::Plaintext => None,
+        });
         let group = Group {
             name: config.name.clone(),
             store,
@@ -82,7 +92,8 @@ impl GroupServer {
         Ok(GroupServer { address, socket, group })
     }
 
-    /// The address the group listens on (with the real port when 0 was asked).
+    /// The address the group listens on (with the real port when 0 was
+    /// asked, and its key under CURVE: `KEY@HOST:PORT`).
     pub fn address(&self) -> &Address {
         &self.address
     }
@@ -274,7 +285,13 @@ impl RunningGroup {
         let address = server.address().clone();
         let stop = shutdown.clone();
         if let Some(directory) = config.directory.clone() {
-            registration::start(context.clone(), config.name.clone(), address.clone(), directory, shutdown);
+            let keys = match &config.security {
+                Security::Curve(keys) => Some(std::sync::Arc::new(keys.clone())),
+                Security::Plaintext => None,
+            };
+            let registration =
+                registration::Registration { name: config.name.clone(), address: address.clone(), directory, keys };
+            registration::start(context.clone(), registration, shutdown);
         }
         let server = std::thread::Builder::new()
             .name(format!("group {}", config.name))

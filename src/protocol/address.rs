@@ -1,16 +1,23 @@
 //! Addresses as users write them: `IP:PORT` for a group, `HOST[:PORT]` for
-//! the directory (port 5555 when left out, as the seed assumed).
+//! the directory (port 5555 when left out, as the seed assumed), either one
+//! optionally preceded by the server's CURVE public key: `KEY@HOST:PORT`, so
+//! that one line says both where a server is and who it is. Z85's alphabet
+//! holds `@` and `:`, so the key is the first 40 characters, followed by `@`.
 
+use crate::keys::{PublicKey, Z85_KEY_LEN};
 use std::fmt;
 
 /// The directory's port when an address names only a host.
 pub const DIRECTORY_PORT: u16 = 5555;
 
-/// A host and a port, as written in group lists and on the command line.
+/// A host and a port, as written in group lists and on the command line,
+/// and the key of the server there when it speaks CURVE.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
     pub host: String,
     pub port: u16,
+    /// The server's public key: talk CURVE and accept only this server.
+    pub key: Option<PublicKey>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -24,23 +31,39 @@ pub enum BadAddress {
 }
 
 impl Address {
-    /// Parses `HOST:PORT` (IPv6 hosts in brackets: `[::1]:5560`).
+    /// Parses `[KEY@]HOST:PORT` (IPv6 hosts in brackets: `[::1]:5560`).
     pub fn parse(text: &str) -> Result<Address, BadAddress> {
-        let text = text.trim();
+        let (key, text) = split_key(text.trim());
         let text = text.strip_prefix("tcp://").unwrap_or(text);
         let (host, port) = text.rsplit_once(':').ok_or_else(|| BadAddress::NoPort(text.to_owned()))?;
-        Self::from_parts(text, host, port)
+        Ok(Address { key, ..Self::from_parts(text, host, port)? })
     }
 
-    /// Parses `HOST[:PORT]`, taking `default_port` when there is none.
+    /// Parses `[KEY@]HOST[:PORT]`, taking `default_port` when there is none.
     pub fn parse_with_default_port(text: &str, default_port: u16) -> Result<Address, BadAddress> {
-        let trimmed = text.trim();
+        let (key, trimmed) = split_key(text.trim());
         let bare = trimmed.strip_prefix("tcp://").unwrap_or(trimmed);
         let has_port = match bare.rsplit_once(':') {
             Some((host, _)) => !bare.starts_with('[') || host.ends_with(']'),
             None => false,
         };
-        if has_port { Self::parse(bare) } else { Self::from_parts(bare, bare, &default_port.to_string()) }
+        let address =
+            if has_port { Self::parse(bare)? } else { Self::from_parts(bare, bare, &default_port.to_string())? };
+        Ok(Address { key, ..address })
+    }
+
+    /// The same place, with `key` as its server's key.
+    pub fn with_key(self, key: Option<PublicKey>) -> Address {
+        Address { key, ..self }
+    }
+
+    /// `HOST:PORT`, without the key: the form the seed's wire carries.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
     fn from_parts(given: &str, host: &str, port: &str) -> Result<Address, BadAddress> {
@@ -49,12 +72,12 @@ impl Address {
             return Err(BadAddress::NoHost(given.to_owned()));
         }
         let port = port.parse().map_err(|_| BadAddress::BadPort { given: given.to_owned(), port: port.to_owned() })?;
-        Ok(Address { host: host.to_owned(), port })
+        Ok(Address { host: host.to_owned(), port, key: None })
     }
 
     /// The ZeroMQ endpoint to connect to or bind.
     pub fn endpoint(&self) -> String {
-        format!("tcp://{self}")
+        format!("tcp://{}", self.host_port())
     }
 
     /// Reads the address back from a ZeroMQ endpoint such as
@@ -64,12 +87,21 @@ impl Address {
     }
 }
 
+/// A leading `KEY@`, when the text has one, and the rest.
+fn split_key(text: &str) -> (Option<PublicKey>, &str) {
+    let key = text.get(..Z85_KEY_LEN).filter(|_| text.as_bytes().get(Z85_KEY_LEN) == Some(&b'@'));
+    match key.map(PublicKey::parse) {
+        Some(Ok(key)) => (Some(key), &text[Z85_KEY_LEN + 1..]),
+        _ => (None, text),
+    }
+}
+
 impl fmt::Display for Address {
+    /// `[KEY@]HOST:PORT`, as it is written.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
+        match &self.key {
+            Some(key) => write!(f, "{key}@{}", self.host_port()),
+            None => f.write_str(&self.host_port()),
         }
     }
 }
@@ -79,7 +111,7 @@ mod tests {
     use super::*;
 
     fn addr(host: &str, port: u16) -> Address {
-        Address { host: host.into(), port }
+        Address { host: host.into(), port, key: None }
     }
 
     #[test]
@@ -95,6 +127,22 @@ mod tests {
         assert_eq!(Address::parse_with_default_port("example.org", 5555).unwrap(), addr("example.org", 5555));
         assert_eq!(Address::parse_with_default_port("h:6000", 5555).unwrap(), addr("h", 6000));
         assert_eq!(Address::parse_with_default_port("[::1]", 5555).unwrap(), addr("::1", 5555));
+    }
+
+    #[test]
+    fn a_key_before_the_address_is_the_first_40_characters() {
+        let key = crate::keys::KeyPair::generate().unwrap().public;
+        // Z85 holds '@' and ':': a key with them must still be read whole.
+        let awkward = crate::keys::PublicKey::parse("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7").unwrap();
+        for key in [key, awkward] {
+            let address = Address::parse(&format!("{key}@10.0.0.5:5560")).unwrap();
+            assert_eq!(address, addr("10.0.0.5", 5560).with_key(Some(key.clone())));
+            assert_eq!(address.to_string(), format!("{key}@10.0.0.5:5560"));
+            assert_eq!(address.endpoint(), "tcp://10.0.0.5:5560");
+            let directory = Address::parse_with_default_port(&format!("{key}@example.org"), 5555).unwrap();
+            assert_eq!(directory, addr("example.org", 5555).with_key(Some(key)));
+        }
+        assert_eq!(Address::parse("10.0.0.5:5560").unwrap().key, None);
     }
 
     #[test]

@@ -1,22 +1,31 @@
 //! Every ZeroMQ socket huddle makes, server side and client side, with its
-//! options, in one place: the one place that will also give sockets their
+//! options, in one place: the one place that gives sockets their CURVE
 //! keys. Nothing else calls `context.socket`.
 //!
-//! Servers listen on a ROUTER ([`bind_router`]); clients connect a REQ for
-//! one request at a time ([`Requester`], with deadlines and retries) or a
-//! DEALER for a connection that also receives pushes ([`connect`]). Every
-//! socket has linger 0: a process that stops never waits to deliver to a
-//! peer that is gone.
+//! Servers listen on a ROUTER ([`bind_router`]), in plaintext or CURVE
+//! ([`Security`]); clients connect a REQ for one request at a time
+//! ([`Requester`], with deadlines and retries) or a DEALER for a connection
+//! that also receives pushes ([`connect`]). A client speaks CURVE exactly
+//! when the address it connects to carries the server's key
+//! (`KEY@HOST:PORT`), and then accepts no other server. Every socket has
+//! linger 0: a process that stops never waits to deliver to a peer that is
+//! gone.
 
 mod requester;
+mod security;
+mod zap;
 
 pub use requester::{DEFAULT_TIMEOUT, DEFAULT_TRIES, RequestError, Requester};
+pub use security::{Security, is_loopback};
 
+use crate::keys::KeyPair;
 use crate::protocol::Address;
 
 /// What a server's ROUTER bounds, beyond the defaults.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RouterOptions {
+    /// Plaintext, or CURVE with the server's key pair.
+    pub security: Security,
     /// The largest frame taken at all: a peer sending more is cut off by
     /// ZeroMQ before the frame is held in memory.
     pub max_frame_bytes: Option<i64>,
@@ -40,22 +49,42 @@ pub fn bind_router(
     if let Some(hwm) = options.send_hwm {
         socket.set_sndhwm(hwm)?;
     }
+    if let Security::Curve(keys) = &options.security {
+        zap::ensure_running(context)?;
+        socket.set_curve_server(true)?;
+        socket.set_curve_secretkey(keys.secret())?;
+        socket.set_zap_domain("huddle")?;
+    }
     socket.bind(&endpoint)?;
-    let address = bound_address(&socket).unwrap_or(Address { host: endpoint, port: 0 });
+    let address = bound_address(&socket).unwrap_or(Address { host: endpoint, port: 0, key: None });
     Ok((socket, address))
 }
 
-/// What a client socket bounds, beyond the defaults.
+/// What a client socket bounds, beyond the defaults, and who it is.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ConnectOptions {
+pub struct ConnectOptions<'a> {
     /// Messages queued from the peer before ZeroMQ stops reading (0: no
     /// bound, for a reader that must see everything, such as the bench).
     pub receive_hwm: Option<i32>,
+    /// The key pair to present to a CURVE server; `None`: a new one made
+    /// for this connection (an anonymous client).
+    pub keys: Option<&'a KeyPair>,
 }
 
-/// A socket of `kind` (REQ, DEALER) connected to `address`.
+/// A socket of `kind` (REQ, DEALER) connected to `address`, as an anonymous
+/// client when the server speaks CURVE.
 pub fn connect(context: &zmq::Context, kind: zmq::SocketType, address: &Address) -> Result<zmq::Socket, zmq::Error> {
     connect_with(context, kind, address, ConnectOptions::default())
+}
+
+/// [`connect`] presenting `keys` to a CURVE server.
+pub fn connect_as(
+    context: &zmq::Context,
+    kind: zmq::SocketType,
+    address: &Address,
+    keys: &KeyPair,
+) -> Result<zmq::Socket, zmq::Error> {
+    connect_with(context, kind, address, ConnectOptions { keys: Some(keys), ..ConnectOptions::default() })
 }
 
 /// [`connect`] with `options`.
@@ -69,6 +98,19 @@ pub fn connect_with(
     socket.set_linger(0)?;
     if let Some(hwm) = options.receive_hwm {
         socket.set_rcvhwm(hwm)?;
+    }
+    if let Some(server_key) = &address.key {
+        let anonymous;
+        let keys = match options.keys {
+            Some(keys) => keys,
+            None => {
+                anonymous = KeyPair::generate().map_err(|_| zmq::Error::EINVAL)?;
+                &anonymous
+            }
+        };
+        socket.set_curve_serverkey(&server_key.bytes())?;
+        socket.set_curve_publickey(&keys.public.bytes())?;
+        socket.set_curve_secretkey(keys.secret())?;
     }
     socket.connect(&address.endpoint())?;
     Ok(socket)

@@ -3,10 +3,14 @@
 //! A REQ socket that got no reply in time is closed (linger 0, so nothing
 //! lingers to be delivered later) and the request is sent again on a new one,
 //! until the total budget is spent. Sockets that work are kept for the next
-//! request to the same address.
+//! request to the same address. To a CURVE server (an address with a key)
+//! the requester presents its key pair: the user's, or one it makes for
+//! itself when it has none.
 
+use crate::keys::KeyPair;
 use crate::protocol::Address;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The whole budget of one request, retries included.
@@ -25,6 +29,8 @@ pub enum RequestError {
     NoAnswer { kind: &'static str, address: Address, tries: u32, elapsed: Duration },
     #[error("cannot talk to {kind} {address}: {source}")]
     Transport { kind: &'static str, address: Address, source: zmq::Error },
+    #[error("cannot make a CURVE key pair: {0}")]
+    Keys(std::io::Error),
 }
 
 /// What to do about a peer that does not answer.
@@ -40,11 +46,35 @@ pub struct Requester {
     timeout: Duration,
     tries: u32,
     sockets: HashMap<Address, zmq::Socket>,
+    keys: Option<Arc<KeyPair>>,
 }
 
 impl Requester {
     pub fn new(context: zmq::Context, timeout: Duration) -> Requester {
-        Requester { context, timeout, tries: DEFAULT_TRIES, sockets: HashMap::new() }
+        Requester { context, timeout, tries: DEFAULT_TRIES, sockets: HashMap::new(), keys: None }
+    }
+
+    /// Presents `keys` to CURVE servers.
+    pub fn with_keys(mut self, keys: Arc<KeyPair>) -> Requester {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The key pair presented to CURVE servers (made now if there was none).
+    pub fn keys(&mut self) -> Result<Arc<KeyPair>, RequestError> {
+        if self.keys.is_none() {
+            let made = KeyPair::generate().map_err(RequestError::Keys)?;
+            self.keys = Some(Arc::new(made));
+        }
+        Ok(self.keys.clone().expect("set above"))
+    }
+
+    pub fn context(&self) -> &zmq::Context {
+        &self.context
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Sends `body` to `address` and returns the reply, or an error once the
@@ -60,7 +90,7 @@ impl Requester {
                 break;
             }
             let wait = per_try.min(deadline - now);
-            let socket = self.socket(address).map_err(transport)?;
+            let socket = self.socket(kind, address)?;
             socket.send(body, 0).map_err(transport)?;
             let ready = socket.poll(zmq::POLLIN, wait.as_millis().max(1) as i64).map_err(transport)?;
             if ready > 0 {
@@ -72,10 +102,13 @@ impl Requester {
         Err(RequestError::NoAnswer { kind, address: address.clone(), tries: self.tries, elapsed: started.elapsed() })
     }
 
-    fn socket(&mut self, address: &Address) -> Result<&zmq::Socket, zmq::Error> {
+    fn socket(&mut self, kind: &'static str, address: &Address) -> Result<&zmq::Socket, RequestError> {
         if !self.sockets.contains_key(address) {
-            let socket = super::connect(&self.context, zmq::REQ, address)?;
-            socket.set_sndtimeo(self.timeout.as_millis() as i32)?;
+            let keys = if address.key.is_some() { Some(self.keys()?) } else { None };
+            let transport = |source| RequestError::Transport { kind, address: address.clone(), source };
+            let options = super::ConnectOptions { keys: keys.as_deref(), ..super::ConnectOptions::default() };
+            let socket = super::connect_with(&self.context, zmq::REQ, address, options).map_err(transport)?;
+            socket.set_sndtimeo(self.timeout.as_millis() as i32).map_err(transport)?;
             self.sockets.insert(address.clone(), socket);
         }
         Ok(&self.sockets[address])

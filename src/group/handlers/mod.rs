@@ -15,6 +15,7 @@ mod subscribe;
 
 use super::limits::Limits;
 use super::subscriptions::{Route, Subscriptions};
+use crate::keys::PublicKey;
 use crate::protocol::envelope::Peer;
 use crate::protocol::timestamp::Micros;
 use crate::protocol::{GroupRequest, Reply};
@@ -85,6 +86,9 @@ pub fn apply(
             batch.limits.max_user_id_bytes
         )));
     }
+    if let Some(refusal) = claim_refused(user_uuid, peer) {
+        return Ok(refusal);
+    }
     match request {
         GroupRequest::Join(request) => join::apply(store, request, batch),
         GroupRequest::Leave(request) => leave::apply(store, request, batch),
@@ -93,6 +97,22 @@ pub fn apply(
         GroupRequest::Subscribe(request) => subscribe::subscribe(store, request, &peer.route, batch),
         GroupRequest::Unsubscribe(_) => Ok(subscribe::unsubscribe(&peer.route, batch)),
     }
+}
+
+/// Under CURVE a user is their key: a request may only be made for the
+/// `user_uuid` derived from the key its connection authenticated with.
+fn claim_refused(user_uuid: &str, peer: &Peer) -> Option<Reply> {
+    let key = peer.user_id.as_deref()?;
+    let own = match PublicKey::parse(key) {
+        Ok(key) => key.user_uuid(),
+        Err(_) => return Some(Reply::failed("the connection's key is not a CURVE public key")),
+    };
+    (own != user_uuid).then(|| {
+        Reply::failed(format!(
+            "user_uuid {user_uuid} does not belong to your key {key}: over CURVE you are {own} \
+             (huddle's client sends it for you)"
+        ))
+    })
 }
 
 /// The reply to a request from someone who is not a member.

@@ -1,0 +1,181 @@
+//! CURVE, shown with real processes: what crosses the wire cannot be read,
+//! a user is their key and cannot act as anyone else, and a server off
+//! loopback speaks CURVE unless its operator says otherwise.
+
+mod common;
+
+use common::{DEADLINE, data_dir, group_command, home, run_huddle, start_server};
+use huddle::keys::KeyPair;
+use huddle::protocol::Address;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Instant;
+
+const NO_DIRECTORY: &str = "127.0.0.1:1";
+
+fn succeeded(output: &Output) -> String {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn curve_group(home: &Path) -> common::Server {
+    let mut command = group_command(home, "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home));
+    command.arg("--curve");
+    start_server(command)
+}
+
+/// A REQ socket speaking CURVE as `keys` to the group at `address`.
+fn curve_peer(context: &zmq::Context, address: &Address, keys: &KeyPair) -> zmq::Socket {
+    huddle::transport::connect_as(context, zmq::REQ, address, keys).unwrap()
+}
+
+fn ask(socket: &zmq::Socket, body: &str) -> Option<String> {
+    socket.send(body, 0).unwrap();
+    if socket.poll(zmq::POLLIN, 1000).unwrap() == 0 {
+        return None;
+    }
+    Some(socket.recv_string(0).unwrap().unwrap())
+}
+
+#[test]
+fn a_curve_group_prints_its_key_and_serves_huddle_clients() {
+    let home = home();
+    let group = curve_group(home.path());
+    let address = Address::parse(&group.address).unwrap();
+    let key = address.key.clone().expect("the ready line gives KEY@HOST:PORT");
+    let printed = succeeded(&run_huddle(home.path(), &["key", "--data", data_dir(home.path()).to_str().unwrap()], ""));
+    assert_eq!(printed.trim(), key.as_str(), "huddle key --data prints the group's key");
+
+    let at = group.address.as_str();
+    succeeded(&run_huddle(home.path(), &["join", at], ""));
+    succeeded(&run_huddle(home.path(), &["send", at, "over curve"], ""));
+    let history = succeeded(&run_huddle(home.path(), &["history", at, "--json"], ""));
+    let message: serde_json::Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    assert_eq!(message["message"], "over curve");
+    let mine = succeeded(&run_huddle(home.path(), &["key"], ""));
+    let me = huddle::keys::PublicKey::parse(mine.trim()).unwrap();
+    assert_eq!(message["user_uuid"], me.user_uuid(), "over CURVE the user is their key");
+
+    // A plaintext client, or one expecting another server key, gets nothing.
+    let context = zmq::Context::new();
+    let plain = huddle::transport::connect(&context, zmq::REQ, &address.clone().with_key(None)).unwrap();
+    assert_eq!(ask(&plain, r#"{"action": "joinGroup", "user_uuid": "u"}"#), None);
+    let impostor = address.clone().with_key(Some(KeyPair::generate().unwrap().public));
+    let fooled = curve_peer(&context, &impostor, &KeyPair::generate().unwrap());
+    assert_eq!(ask(&fooled, r#"{"action": "joinGroup", "user_uuid": "u"}"#), None, "the server's key is checked");
+}
+
+#[test]
+fn a_user_id_that_does_not_belong_to_the_key_is_refused_and_stores_nothing() {
+    let home = home();
+    let group = curve_group(home.path());
+    let address = Address::parse(&group.address).unwrap();
+    let context = zmq::Context::new();
+    let mallory = KeyPair::generate().unwrap();
+    let socket = curve_peer(&context, &address, &mallory);
+    let alice = KeyPair::generate().unwrap().public.user_uuid();
+    let own = mallory.public.user_uuid();
+
+    let forged = ask(&socket, &format!(r#"{{"action": "joinGroup", "user_uuid": "{alice}"}}"#)).unwrap();
+    assert!(forged.contains("FAILED") && forged.contains("does not belong to your key"), "{forged}");
+    let joined = ask(&socket, &format!(r#"{{"action": "joinGroup", "user_uuid": "{own}"}}"#)).unwrap();
+    assert_eq!(joined, r#"{"response": "SUCCESS"}"#);
+    let send = format!(r#"{{"action": "sendMessage", "user_uuid": "{alice}", "message": "I am alice"}}"#);
+    assert!(ask(&socket, &send).unwrap().contains("does not belong to your key"));
+    let history = ask(&socket, &format!(r#"{{"action": "getMessage", "user_uuid": "{own}", "timestamp": null}}"#));
+    assert_eq!(history.unwrap(), r#"{"response": "SUCCESS", "messages": []}"#, "the forged message is stored nowhere");
+}
+
+#[test]
+fn off_loopback_a_server_speaks_curve_unless_told_plaintext() {
+    let home = home();
+    let data = data_dir(home.path());
+    let default = start_server(group_command(home.path(), "g", "0.0.0.0:0", NO_DIRECTORY, &data));
+    assert!(Address::parse(&default.address).unwrap().key.is_some(), "CURVE by default: {}", default.address);
+    drop(default);
+
+    let mut command = group_command(home.path(), "g", "0.0.0.0:0", NO_DIRECTORY, &data);
+    command.arg("--plaintext").stderr(Stdio::piped());
+    let mut plain = start_server(command);
+    assert!(Address::parse(&plain.address).unwrap().key.is_none(), "{}", plain.address);
+    plain.kill();
+    let mut warning = String::new();
+    plain.child.stderr.take().unwrap().read_to_string(&mut warning).unwrap();
+    assert!(warning.contains("anyone who can reach the port can read"), "a warning at start: {warning}");
+}
+
+/// tcpdump on loopback, writing what it captures on `port` to `file`.
+struct Capture {
+    child: Child,
+    /// Kept open: tcpdump writes its summary there as it stops.
+    _stderr: std::process::ChildStderr,
+}
+
+impl Capture {
+    fn start(port: u16, file: &Path) -> Capture {
+        common::require("tcpdump", || Command::new("tcpdump").arg("--version").output().is_ok());
+        let mut child = Command::new("tcpdump")
+            .args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w"])
+            .arg(file)
+            .args(["tcp", "port", &port.to_string()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // tcpdump says where it listens once the capture runs.
+        let mut stderr = child.stderr.take().unwrap();
+        let mut said = Vec::new();
+        let started = Instant::now();
+        while !String::from_utf8_lossy(&said).contains("listening on") {
+            assert!(started.elapsed() < DEADLINE, "tcpdump did not start: {}", String::from_utf8_lossy(&said));
+            let mut byte = [0; 1];
+            if stderr.read(&mut byte).unwrap() == 0 {
+                panic!("tcpdump stopped: {}", String::from_utf8_lossy(&said));
+            }
+            said.push(byte[0]);
+        }
+        Capture { child, _stderr: stderr }
+    }
+
+    /// Stops the capture once everything before now is in it, and returns
+    /// what it holds. Packets are captured in order: once a sentinel sent
+    /// now is in the file, so is all that came before.
+    fn finish(mut self, port: u16, file: &Path) -> Vec<u8> {
+        let sentinel = format!("end-of-capture-{}", uuid::Uuid::new_v4());
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        std::io::Write::write_all(&mut stream, sentinel.as_bytes()).unwrap();
+        common::eventually("the capture holds everything sent", || {
+            std::fs::read(file).is_ok_and(|captured| contains(&captured, sentinel.as_bytes()))
+        });
+        // SAFETY: kill(2) on our own child with a valid signal.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.child.wait().unwrap();
+        std::fs::read(file).unwrap()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+#[test]
+fn a_message_sent_over_curve_cannot_be_read_on_the_wire_and_one_in_plaintext_can() {
+    for curve in [true, false] {
+        let home = home();
+        let mut command = group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path()));
+        if curve {
+            command.arg("--curve");
+        }
+        let group = start_server(command);
+        let address = Address::parse(&group.address).unwrap();
+        let file = home.path().join("capture.pcap");
+        let capture = Capture::start(address.port, &file);
+        let marker = format!("secret-marker-{}", uuid::Uuid::new_v4());
+        let at = group.address.as_str();
+        succeeded(&run_huddle(home.path(), &["join", at], ""));
+        succeeded(&run_huddle(home.path(), &["send", at, &marker], ""));
+        let captured = capture.finish(address.port, &file);
+        assert!(captured.len() > 1000, "the capture holds the exchange ({} bytes)", captured.len());
+        assert_eq!(contains(&captured, marker.as_bytes()), !curve, "curve: {curve}: the message on the wire");
+    }
+}
