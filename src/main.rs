@@ -53,9 +53,11 @@ enum Command {
         /// Where to listen: tcp://*:5555, 10.0.0.2:5555, 127.0.0.1:0 for any free port.
         #[arg(long, default_value = "tcp://*:5555")]
         bind: String,
-        /// Where registrations are kept [default: $XDG_DATA_HOME/huddle/directory/PORT].
+        /// Where registrations and the directory's key are kept [default: $XDG_DATA_HOME/huddle/directory/PORT].
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        security: SecurityFlags,
     },
     /// Run a group server.
     #[command(
@@ -67,10 +69,10 @@ enum Command {
         /// Where to listen and how users reach it: IP:PORT (port 0 picks a free one).
         address: String,
         /// The directory's host, as the seed's group.py took it.
-        #[arg(value_name = "DIRECTORY_HOST", conflicts_with = "directory")]
+        #[arg(value_name = "DIRECTORY_HOST", conflicts_with = "directory", allow_hyphen_values = true)]
         seed_directory: Option<String>,
-        /// The directory to register with: HOST[:PORT].
-        #[arg(long, default_value = "127.0.0.1")]
+        /// The directory to register with: [KEY@]HOST[:PORT].
+        #[arg(long, default_value = "127.0.0.1", allow_hyphen_values = true)]
         directory: String,
         /// Where the group keeps its members, history and key
         /// [default: $XDG_DATA_HOME/huddle/groups/NAME].
@@ -90,6 +92,8 @@ enum Command {
     /// Join a group, by name (as listed) or IP:PORT.
     #[command(after_help = "Examples:\n  huddle join lobby\n  huddle join 10.0.0.5:5560 --json")]
     Join {
+        /// A name from `huddle groups`, IP:PORT, or KEY@IP:PORT (a key may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         group: String,
         #[command(flatten)]
         flags: ScriptFlags,
@@ -97,6 +101,8 @@ enum Command {
     /// Leave a group.
     #[command(after_help = "Example:\n  huddle leave lobby")]
     Leave {
+        /// A name from `huddle groups`, IP:PORT, or KEY@IP:PORT (a key may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         group: String,
         #[command(flatten)]
         flags: ScriptFlags,
@@ -106,7 +112,10 @@ enum Command {
         after_help = "Examples:\n  huddle send lobby \"hello everyone\"\n  uptime | huddle send ops\n  huddle send 10.0.0.5:5560 done --json"
     )]
     Send {
+        /// A name from `huddle groups`, IP:PORT, or KEY@IP:PORT (a key may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         group: String,
+        #[arg(allow_hyphen_values = true)]
         text: Option<String>,
         #[command(flatten)]
         flags: ScriptFlags,
@@ -116,6 +125,8 @@ enum Command {
         after_help = "Examples:\n  huddle history lobby\n  huddle history lobby --since 10m\n  huddle history lobby --since 09:30 --limit 20\n  huddle history lobby --since 2026-11-25T09:00:00Z --json"
     )]
     History {
+        /// A name from `huddle groups`, IP:PORT, or KEY@IP:PORT (a key may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         group: String,
         /// From when: a duration ago (30s, 10m, 2h, 1d), a time today (14:05), RFC 3339.
         #[arg(long)]
@@ -129,6 +140,8 @@ enum Command {
     /// Follow a group like `tail -f`: the latest messages, then each new one as it arrives.
     #[command(after_help = "Examples:\n  huddle watch lobby\n  huddle watch lobby --json | jq .message")]
     Watch {
+        /// A name from `huddle groups`, IP:PORT, or KEY@IP:PORT (a key may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         group: String,
         /// How many earlier messages to print first.
         #[arg(long, default_value_t = 10)]
@@ -159,8 +172,8 @@ enum Command {
         after_help = "Examples:\n  huddle user\n  huddle user 192.168.1.10\n  printf 'join_group 127.0.0.1:5560\\nget_messages 127.0.0.1:5560\\n' | huddle user"
     )]
     User {
-        /// The directory: HOST[:PORT].
-        #[arg(default_value = "127.0.0.1")]
+        /// The directory: [KEY@]HOST[:PORT].
+        #[arg(default_value = "127.0.0.1", allow_hyphen_values = true)]
         directory: String,
         #[command(flatten)]
         user: UserFlags,
@@ -342,8 +355,8 @@ impl SecurityFlags {
 
 #[derive(clap::Args)]
 struct ScriptFlags {
-    /// The directory, to find groups by name: HOST[:PORT].
-    #[arg(long, default_value = "127.0.0.1")]
+    /// The directory, to find groups by name: [KEY@]HOST[:PORT].
+    #[arg(long, default_value = "127.0.0.1", allow_hyphen_values = true)]
     directory: String,
     /// One JSON object a line instead of text.
     #[arg(long)]
@@ -445,11 +458,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let outcome = up::run(config)?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
-        Command::Directory { bind, data } => {
+        Command::Directory { bind, data, security } => {
             let shutdown = stop_on_signals()?;
             let port = bind.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(DIRECTORY_PORT);
             let data = data.unwrap_or_else(|| paths::directory_data_dir(port));
-            let server = DirectoryServer::bind(&zmq::Context::new(), &bind, &StoreConfig::sqlite(data))?;
+            let host = Address::parse(&bind).map(|address| address.host).unwrap_or_default();
+            let security = security.choose(&host, &data)?;
+            let server = DirectoryServer::bind(&zmq::Context::new(), &bind, &StoreConfig::sqlite(data), security)?;
             println!("huddle directory listening on {}", server.address());
             server.run(&shutdown)?;
             Ok(ExitCode::SUCCESS)

@@ -136,7 +136,8 @@ fn start_directory(
     client: &mut Client,
 ) -> Result<(Option<DirectoryThread>, Address, &'static str), UpError> {
     let address = &config.directory;
-    match DirectoryServer::bind(context, &address.endpoint(), &StoreConfig::sqlite(&config.directory_data)) {
+    let store = StoreConfig::sqlite(&config.directory_data);
+    match DirectoryServer::bind(context, &address.endpoint(), &store, Security::Plaintext) {
         Ok(server) => {
             let bound = server.address().clone();
             let stop = shutdown.clone();

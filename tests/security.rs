@@ -154,6 +154,14 @@ impl Capture {
     }
 }
 
+impl Drop for Capture {
+    /// A test that fails midway leaves no tcpdump behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
@@ -178,4 +186,80 @@ fn a_message_sent_over_curve_cannot_be_read_on_the_wire_and_one_in_plaintext_can
         assert!(captured.len() > 1000, "the capture holds the exchange ({} bytes)", captured.len());
         assert_eq!(contains(&captured, marker.as_bytes()), !curve, "curve: {curve}: the message on the wire");
     }
+}
+
+fn curve_directory(home: &Path) -> common::Server {
+    let mut command = common::huddle(home);
+    command.args(["directory", "--bind", "127.0.0.1:0", "--curve", "--data"]).arg(home.join("directory"));
+    start_server(command)
+}
+
+fn curve_group_registered(home: &Path, name: &str, directory: &str, data: &Path) -> common::Server {
+    let mut command = group_command(home, name, "127.0.0.1:0", directory, data);
+    command.arg("--curve");
+    start_server(command)
+}
+
+fn listed(home: &Path, directory: &str) -> Vec<serde_json::Value> {
+    let output = succeeded(&run_huddle(home, &["groups", "--directory", directory, "--json"], ""));
+    output.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+#[test]
+fn one_directory_line_reaches_every_group_securely_and_a_name_cannot_be_hijacked() {
+    let home = home();
+    let directory = curve_directory(home.path());
+    assert!(Address::parse(&directory.address).unwrap().key.is_some(), "{}", directory.address);
+    let d = directory.address.as_str();
+    let ops = curve_group_registered(home.path(), "ops", d, &home.path().join("ops"));
+    let ops_key = Address::parse(&ops.address).unwrap().key.unwrap();
+    common::eventually("ops is listed", || !listed(home.path(), d).is_empty());
+    let groups = listed(home.path(), d);
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["name"], "ops");
+    assert_eq!(groups[0]["key"], ops_key.as_str(), "the listing gives the group's key");
+
+    // By name, through the directory: CURVE all the way, as the user's key.
+    succeeded(&run_huddle(home.path(), &["join", "ops", "--directory", d], ""));
+    succeeded(&run_huddle(home.path(), &["send", "ops", "found by name", "--directory", d], ""));
+    let history = succeeded(&run_huddle(home.path(), &["history", "ops", "--directory", d], ""));
+    assert!(history.contains("found by name"), "{history}");
+
+    // Another group, with another key, cannot take the name.
+    let mut thief = group_command(home.path(), "ops", "127.0.0.1:0", d, &home.path().join("thief"));
+    thief.arg("--curve").stderr(Stdio::piped());
+    let mut thief = start_server(thief);
+    let mut refused = String::new();
+    let mut stderr = thief.child.stderr.take().unwrap();
+    let started = Instant::now();
+    while !refused.contains("belongs to the group with key") {
+        assert!(started.elapsed() < DEADLINE, "the thief is told: {refused}");
+        let mut chunk = [0; 256];
+        let read = stderr.read(&mut chunk).unwrap();
+        assert!(read > 0, "the thief stopped: {refused}");
+        refused.push_str(&String::from_utf8_lossy(&chunk[..read]));
+    }
+    let groups = listed(home.path(), d);
+    assert_eq!(groups.len(), 1, "the listing is unchanged: {groups:?}");
+    assert_eq!(groups[0]["key"], ops_key.as_str());
+}
+
+#[test]
+fn a_key_that_starts_with_a_hyphen_is_taken_as_an_address_not_a_flag() {
+    let home = home();
+    let keys = std::iter::repeat_with(|| KeyPair::generate().unwrap())
+        .find(|keys| keys.public.as_str().starts_with('-'))
+        .expect("one key in 85 starts with '-'");
+    let data = data_dir(home.path());
+    std::fs::create_dir_all(&data).unwrap();
+    let secret = zmq::z85_encode(keys.secret()).unwrap();
+    let file = format!("public = {}\nsecret = {secret}\n", keys.public);
+    std::fs::write(data.join(huddle::keys::KEY_FILE), file).unwrap();
+    let group = curve_group(home.path());
+    assert!(group.address.starts_with('-'), "{}", group.address);
+    let at = group.address.as_str();
+    succeeded(&run_huddle(home.path(), &["join", at, "--json"], ""));
+    succeeded(&run_huddle(home.path(), &["send", at, "-1 is a fine message"], ""));
+    let history = succeeded(&run_huddle(home.path(), &["history", "--json", at], ""));
+    assert!(history.contains("-1 is a fine message"), "{history}");
 }

@@ -52,7 +52,11 @@ impl<W: Write> Output<W> {
 /// `huddle groups`: the directory's list.
 pub fn groups<W: Write>(client: &mut Client, directory: &Address, out: &mut Output<W>) -> Result<(), CommandError> {
     for group in client.group_list(directory)? {
-        out.line(&group, json!({"name": group.name, "address": group.address.to_string()}))?;
+        let mut value = json!({"name": group.name, "address": group.address.to_string()});
+        if let Some(key) = &group.address.key {
+            value["key"] = json!(key.as_str());
+        }
+        out.line(&group, value)?;
     }
     Ok(())
 }

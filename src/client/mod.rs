@@ -100,7 +100,7 @@ impl Client {
     /// The groups the directory lists. An entry that is not `"NAME - HOST:PORT"`
     /// is left out (and logged): nobody could reach it.
     pub fn group_list(&mut self, directory: &Address) -> Result<Vec<ListedGroup>, ClientError> {
-        let request = DirectoryRequest::GroupList { user_uuid: Some(self.user_uuid.clone()) };
+        let request = DirectoryRequest::GroupList { user_uuid: Some(self.user_uuid.clone()), keys: Some(true) };
         let reply = self.requester.request("directory", directory, &encode(&request))?;
         let entries: Vec<String> = serde_json::from_slice(&reply)
             .map_err(|error| ClientError::bad_reply("directory", directory, &reply, error))?;

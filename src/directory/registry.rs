@@ -7,7 +7,13 @@
 //! alive while it was heard from within [`SILENT_HEARTBEATS`] intervals. A
 //! seed group registers once: the directory's prober asks it, and it is
 //! alive while it answers.
+//!
+//! Over CURVE a group registers with its own key, and the directory holds
+//! it to that key: a name first registered with a key belongs to that key,
+//! and so does an address; a registration from another key is refused and
+//! changes nothing. The listing gives huddle's clients each group's key.
 
+use crate::keys::PublicKey;
 use crate::protocol::group_list_entry;
 use crate::store::SavedRegistration;
 use std::time::{Duration, Instant};
@@ -31,6 +37,8 @@ struct Entry {
     address: String,
     name: String,
     liveness: Liveness,
+    /// The key it registered with, over CURVE.
+    key: Option<PublicKey>,
 }
 
 impl Entry {
@@ -48,8 +56,27 @@ impl Entry {
             Liveness::Heartbeat { every, .. } => Some(every.as_millis() as u64),
             Liveness::Probed { .. } => None,
         };
-        SavedRegistration { address: self.address.clone(), name: self.name.clone(), heartbeat_ms }
+        let key = self.key.as_ref().map(|key| key.as_str().to_owned());
+        SavedRegistration { address: self.address.clone(), name: self.name.clone(), heartbeat_ms, key }
     }
+}
+
+/// What registers: a name at an address, how it keeps alive, with which key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration<'a> {
+    pub name: &'a str,
+    pub address: &'a str,
+    pub heartbeat_ms: Option<u64>,
+    pub key: Option<&'a PublicKey>,
+}
+
+/// Why a registration is refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Refused {
+    #[error("the name {name:?} belongs to the group with key {owner}: pick another name")]
+    NameTaken { name: String, owner: PublicKey },
+    #[error("{address} is registered by the group with key {owner}: only that group can register it again")]
+    AddressTaken { address: String, owner: PublicKey },
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +93,7 @@ impl Registry {
             .into_iter()
             .map(|saved| Entry {
                 liveness: liveness(saved.heartbeat_ms, None),
+                key: saved.key.and_then(|key| PublicKey::parse(&key).ok()),
                 address: saved.address,
                 name: saved.name,
             })
@@ -74,39 +102,57 @@ impl Registry {
     }
 
     /// What a registration would change on disk: the registration to save
-    /// when the address is new or its name or kind of group changed, `None`
-    /// for a plain heartbeat. Nothing changes until [`Registry::register`].
-    pub fn change(&self, name: &str, address: &str, heartbeat_ms: Option<u64>) -> Option<SavedRegistration> {
+    /// when the address is new or its name, kind or key changed, `None` for
+    /// a plain heartbeat; refused when the name or the address belongs to
+    /// another key. Nothing changes until [`Registry::register`].
+    pub fn change(&self, registration: &Registration) -> Result<Option<SavedRegistration>, Refused> {
+        let other_owner = |entry: &Entry| entry.key.clone().filter(|owner| Some(owner) != registration.key);
+        let same_name = self.entries.iter().filter(|entry| entry.name == registration.name);
+        if let Some(owner) = same_name.filter_map(other_owner).next() {
+            return Err(Refused::NameTaken { name: registration.name.to_owned(), owner });
+        }
+        let existing = self.entries.iter().find(|entry| entry.address == registration.address);
+        if let Some(owner) = existing.and_then(other_owner) {
+            return Err(Refused::AddressTaken { address: registration.address.to_owned(), owner });
+        }
         let wanted = SavedRegistration {
-            address: address.to_owned(),
-            name: name.to_owned(),
-            heartbeat_ms: heartbeat_ms.map(|ms| clamp_heartbeat(ms).as_millis() as u64),
+            address: registration.address.to_owned(),
+            name: registration.name.to_owned(),
+            heartbeat_ms: registration.heartbeat_ms.map(|ms| clamp_heartbeat(ms).as_millis() as u64),
+            key: registration.key.map(|key| key.as_str().to_owned()),
         };
-        match self.entries.iter().find(|entry| entry.address == address) {
-            Some(entry) if entry.saved() == wanted => None,
-            _ => Some(wanted),
+        match existing {
+            Some(entry) if entry.saved() == wanted => Ok(None),
+            _ => Ok(Some(wanted)),
         }
     }
 
     /// Records a registration heard `now` (saved first, when
     /// [`Registry::change`] said so).
-    pub fn register(&mut self, name: &str, address: &str, heartbeat_ms: Option<u64>, now: Instant) {
-        let liveness = liveness(heartbeat_ms, Some(now));
-        match self.entries.iter_mut().find(|entry| entry.address == address) {
+    pub fn register(&mut self, registration: &Registration, now: Instant) {
+        let liveness = liveness(registration.heartbeat_ms, Some(now));
+        let (name, key) = (registration.name.to_owned(), registration.key.cloned());
+        match self.entries.iter_mut().find(|entry| entry.address == registration.address) {
             Some(entry) => {
-                entry.name = name.to_owned();
+                entry.name = name;
                 entry.liveness = liveness;
+                entry.key = key;
             }
-            None => self.entries.push(Entry { address: address.to_owned(), name: name.to_owned(), liveness }),
+            None => self.entries.push(Entry { address: registration.address.to_owned(), name, liveness, key }),
         }
     }
 
-    /// The living groups as the seed lists them: `"NAME - IP:PORT"`.
-    pub fn list(&self, now: Instant) -> Vec<String> {
+    /// The living groups as the seed lists them: `"NAME - IP:PORT"`; with
+    /// `keys`, a keyed group's address is `KEY@IP:PORT`.
+    pub fn list(&self, now: Instant, keys: bool) -> Vec<String> {
+        let address = |entry: &Entry| match (&entry.key, keys) {
+            (Some(key), true) => format!("{key}@{}", entry.address),
+            _ => entry.address.clone(),
+        };
         self.entries
             .iter()
             .filter(|entry| entry.is_alive(now))
-            .map(|entry| group_list_entry(&entry.name, &entry.address))
+            .map(|entry| group_list_entry(&entry.name, &address(entry)))
             .collect()
     }
 
@@ -146,29 +192,52 @@ fn clamp_heartbeat(ms: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyPair;
+
+    fn plain<'a>(name: &'a str, address: &'a str, heartbeat_ms: Option<u64>) -> Registration<'a> {
+        Registration { name, address, heartbeat_ms, key: None }
+    }
 
     #[test]
     fn re_registering_an_address_replaces_its_name_in_place() {
         let mut registry = Registry::default();
         let now = Instant::now();
         for (name, address) in [("a", "h:1"), ("b", "h:2"), ("b", "h:2"), ("c", "h:1")] {
-            registry.register(name, address, None, now);
+            registry.register(&plain(name, address, None), now);
         }
-        assert_eq!(registry.list(now), ["c - h:1", "b - h:2"]);
+        assert_eq!(registry.list(now, false), ["c - h:1", "b - h:2"]);
     }
 
     #[test]
     fn a_change_is_only_planned_until_registered() {
         let mut registry = Registry::default();
         let now = Instant::now();
-        let change = registry.change("a", "h:1", Some(2000)).expect("a new address is saved");
-        assert_eq!(change, SavedRegistration { address: "h:1".into(), name: "a".into(), heartbeat_ms: Some(2000) });
-        assert!(registry.list(now).is_empty(), "nothing changed yet");
-        assert!(registry.change("a", "h:1", Some(2000)).is_some(), "still to save until registered");
-        registry.register("a", "h:1", Some(2000), now);
-        assert!(registry.change("a", "h:1", Some(2000)).is_none());
-        assert!(registry.change("renamed", "h:1", Some(2000)).is_some());
-        assert!(registry.change("a", "h:1", None).is_some(), "a change of kind is saved");
+        let change = registry.change(&plain("a", "h:1", Some(2000))).unwrap().expect("a new address is saved");
+        let expected =
+            SavedRegistration { address: "h:1".into(), name: "a".into(), heartbeat_ms: Some(2000), key: None };
+        assert_eq!(change, expected);
+        assert!(registry.list(now, false).is_empty(), "nothing changed yet");
+        assert!(registry.change(&plain("a", "h:1", Some(2000))).unwrap().is_some(), "still to save until registered");
+        registry.register(&plain("a", "h:1", Some(2000)), now);
+        assert!(registry.change(&plain("a", "h:1", Some(2000))).unwrap().is_none());
+        assert!(registry.change(&plain("renamed", "h:1", Some(2000))).unwrap().is_some());
+        assert!(registry.change(&plain("a", "h:1", None)).unwrap().is_some(), "a change of kind is saved");
+    }
+
+    #[test]
+    fn a_name_and_an_address_belong_to_the_key_that_registered_them() {
+        let mut registry = Registry::default();
+        let now = Instant::now();
+        let (owner, thief) = (KeyPair::generate().unwrap().public, KeyPair::generate().unwrap().public);
+        let keyed = |name, address, key| Registration { name, address, heartbeat_ms: Some(2000), key: Some(key) };
+        registry.register(&keyed("ops", "h:1", &owner), now);
+        let refused = registry.change(&keyed("ops", "h:9", &thief)).unwrap_err();
+        assert_eq!(refused, Refused::NameTaken { name: "ops".into(), owner: owner.clone() });
+        assert!(matches!(registry.change(&keyed("other", "h:1", &thief)), Err(Refused::AddressTaken { .. })));
+        assert!(matches!(registry.change(&plain("ops", "h:9", Some(2000))), Err(Refused::NameTaken { .. })));
+        assert!(registry.change(&keyed("ops", "h:2", &owner)).is_ok(), "the owner may move");
+        assert_eq!(registry.list(now, false), ["ops - h:1"]);
+        assert_eq!(registry.list(now, true), [format!("ops - {owner}@h:1")]);
     }
 
     #[test]
@@ -176,39 +245,39 @@ mod tests {
         let mut registry = Registry::default();
         let start = Instant::now();
         let second = Duration::from_secs(1);
-        registry.register("g", "h:1", Some(2000), start);
-        assert_eq!(registry.list(start + 6 * second), ["g - h:1"]);
-        assert!(registry.list(start + 7 * second).is_empty());
-        assert!(registry.change("g", "h:1", Some(2000)).is_none(), "a heartbeat saves nothing");
-        registry.register("g", "h:1", Some(2000), start + 8 * second);
-        assert_eq!(registry.list(start + 8 * second), ["g - h:1"]);
+        registry.register(&plain("g", "h:1", Some(2000)), start);
+        assert_eq!(registry.list(start + 6 * second, false), ["g - h:1"]);
+        assert!(registry.list(start + 7 * second, false).is_empty());
+        assert!(registry.change(&plain("g", "h:1", Some(2000))).unwrap().is_none(), "a heartbeat saves nothing");
+        registry.register(&plain("g", "h:1", Some(2000)), start + 8 * second);
+        assert_eq!(registry.list(start + 8 * second, false), ["g - h:1"]);
     }
 
     #[test]
     fn a_probed_group_is_listed_while_it_answers() {
         let mut registry = Registry::default();
         let now = Instant::now();
-        registry.register("seed", "h:1", None, now);
-        registry.register("huddle", "h:2", Some(2000), now);
+        registry.register(&plain("seed", "h:1", None), now);
+        registry.register(&plain("huddle", "h:2", Some(2000)), now);
         assert_eq!(registry.probe_targets(), ["h:1"]);
         assert!(registry.probed("h:1", false));
-        assert_eq!(registry.list(now), ["huddle - h:2"]);
+        assert_eq!(registry.list(now, false), ["huddle - h:2"]);
         assert!(registry.probed("h:1", true));
-        assert_eq!(registry.list(now), ["seed - h:1", "huddle - h:2"]);
+        assert_eq!(registry.list(now, false), ["seed - h:1", "huddle - h:2"]);
     }
 
     #[test]
     fn restored_groups_wait_to_be_heard_from() {
         let saved = vec![
-            SavedRegistration { address: "h:1".into(), name: "seed".into(), heartbeat_ms: None },
-            SavedRegistration { address: "h:2".into(), name: "huddle".into(), heartbeat_ms: Some(2000) },
+            SavedRegistration { address: "h:1".into(), name: "seed".into(), heartbeat_ms: None, key: None },
+            SavedRegistration { address: "h:2".into(), name: "huddle".into(), heartbeat_ms: Some(2000), key: None },
         ];
         let mut registry = Registry::restore(saved);
         let now = Instant::now();
-        assert!(registry.list(now).is_empty());
+        assert!(registry.list(now, false).is_empty());
         assert_eq!(registry.probe_targets(), ["h:1"]);
         registry.probed("h:1", true);
-        registry.register("huddle", "h:2", Some(2000), now);
-        assert_eq!(registry.list(now), ["seed - h:1", "huddle - h:2"]);
+        registry.register(&plain("huddle", "h:2", Some(2000)), now);
+        assert_eq!(registry.list(now, false), ["seed - h:1", "huddle - h:2"]);
     }
 }

@@ -5,17 +5,54 @@
 
 use super::Registry;
 use super::prober::Prober;
+use super::registry::{Refused, Registration};
+use crate::keys::PublicKey;
 use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, Reply, decode, json};
 use crate::serve::{ReplyFrames, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{RegistrationStore, StoreConfig, StoreError};
-use crate::transport::{self, RouterOptions};
+use crate::transport::{self, RouterOptions, Security};
 use std::time::Instant;
 use tracing::{debug, info, warn};
 
+/// Why a registration is not acknowledged.
+#[derive(Debug, thiserror::Error)]
+enum NotRegistered {
+    #[error(transparent)]
+    Address(#[from] crate::protocol::address::BadAddress),
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Saves a registration before it is known, and knows it before it is
+/// acknowledged: one that could not be saved is refused, and the group's
+/// next heartbeat tries again. `true` when something new was saved.
+fn register(
+    registry: &mut Registry,
+    saved: &mut dyn RegistrationStore,
+    registration: &Registration,
+    now: Instant,
+) -> Result<bool, NotRegistered> {
+    Address::parse(registration.address)?;
+    let change = registry.change(registration)?;
+    if let Some(change) = &change {
+        saved.save(change)?;
+    }
+    registry.register(registration, now);
+    if change.is_some() {
+        info!(group = registration.name, address = registration.address, key = ?registration.key, "group registered");
+    }
+    Ok(change.is_some())
+}
+
 /// Requests handled per wake-up at most.
 const MAX_BATCH: usize = 256;
+/// The largest request frame taken: a registration or a list request is a
+/// few hundred bytes; ZeroMQ cuts off a peer that sends more.
+pub const MAX_REQUEST_BYTES: i64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -42,9 +79,13 @@ impl DirectoryServer {
         context: &zmq::Context,
         endpoint: &str,
         store: &StoreConfig,
+        security: Security,
     ) -> Result<DirectoryServer, DirectoryError> {
-        let (socket, address) = transport::bind_router(context, endpoint, RouterOptions::default())
+        let key = security.public_key();
+        let options = RouterOptions { security, max_frame_bytes: Some(MAX_REQUEST_BYTES), ..RouterOptions::default() };
+        let (socket, address) = transport::bind_router(context, endpoint, options)
             .map_err(|source| DirectoryError::Bind { endpoint: transport::normalize_endpoint(endpoint), source })?;
+        let address = address.with_key(key);
         let saved = store.open_registrations()?;
         let registry = Registry::restore(saved.load()?);
         Ok(DirectoryServer { context: context.clone(), socket, address, registry, saved })
@@ -90,27 +131,21 @@ fn answer(
     now: Instant,
 ) -> ReplyFrames {
     let reply = match envelope.take_body().and_then(|body| decode::<DirectoryRequest>(&body)) {
-        Ok(DirectoryRequest::Register { group_name, ip_port, heartbeat_ms }) => match Address::parse(&ip_port) {
-            Err(error) => Reply::failed(format!("register: {error}")).encode(),
-            // Saved before it is known, and known before it is acknowledged:
-            // a registration that could not be saved is refused, and the
-            // group's next heartbeat tries to save it again.
-            Ok(_) => match registry.change(&group_name, &ip_port, heartbeat_ms).map(|change| saved.save(&change)) {
-                Some(Err(error)) => {
-                    warn!(group = %group_name, address = %ip_port, %error, "registration not saved; refused");
-                    Reply::failed(format!("register: {error}")).encode()
-                }
-                saved => {
-                    registry.register(&group_name, &ip_port, heartbeat_ms, now);
-                    if saved.is_some() {
-                        info!(group = %group_name, address = %ip_port, heartbeat_ms, "group registered");
-                        *targets_changed = true;
-                    }
+        Ok(DirectoryRequest::Register { group_name, ip_port, heartbeat_ms }) => {
+            let key = envelope.peer.user_id.as_deref().and_then(|key| PublicKey::parse(key).ok());
+            let registration = Registration { name: &group_name, address: &ip_port, heartbeat_ms, key: key.as_ref() };
+            match register(registry, saved, &registration, now) {
+                Ok(saved) => {
+                    *targets_changed |= saved;
                     REGISTERED.to_vec()
                 }
-            },
-        },
-        Ok(DirectoryRequest::GroupList { .. }) => json::to_vec(&registry.list(now)),
+                Err(error) => {
+                    warn!(group = %group_name, address = %ip_port, %error, "registration refused");
+                    Reply::failed(format!("register: {error}")).encode()
+                }
+            }
+        }
+        Ok(DirectoryRequest::GroupList { keys, .. }) => json::to_vec(&registry.list(now, keys == Some(true))),
         Err(error) => {
             debug!(%error, "bad request");
             Reply::failed(error.to_string()).encode()

@@ -77,10 +77,7 @@ impl GroupServer {
         };
         let (socket, address) = transport::bind_router(context, &config.bind.endpoint(), options)
             .map_err(|source| GroupError::Bind { address: config.bind.clone(), source })?;
-        let address = address.with_key(match &config.security {
-            Security::Curve(keys) => Some(keys.public.clone()),
-            Security::Plaintext => None,
-        });
+        let address = address.with_key(config.security.public_key());
         let group = Group {
             name: config.name.clone(),
             store,
@@ -285,10 +282,7 @@ impl RunningGroup {
         let address = server.address().clone();
         let stop = shutdown.clone();
         if let Some(directory) = config.directory.clone() {
-            let keys = match &config.security {
-                Security::Curve(keys) => Some(std::sync::Arc::new(keys.clone())),
-                Security::Plaintext => None,
-            };
+            let keys = config.security.keys().map(|keys| std::sync::Arc::new(keys.clone()));
             let registration =
                 registration::Registration { name: config.name.clone(), address: address.clone(), directory, keys };
             registration::start(context.clone(), registration, shutdown);

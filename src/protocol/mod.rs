@@ -117,6 +117,10 @@ pub enum DirectoryRequest {
     GroupList {
         #[serde(default)]
         user_uuid: Option<String>,
+        /// huddle: list a group that registered over CURVE as
+        /// `"NAME - KEY@IP:PORT"`, so that clients reach it securely.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keys: Option<bool>,
     },
 }
 

@@ -3,7 +3,7 @@
 //! knows the seed's groups, which register only once.
 
 use super::StoreError;
-use super::sqlite::open_error;
+use super::sqlite::{migrate, open_error};
 use rusqlite::{Connection, params};
 use std::path::Path;
 
@@ -16,7 +16,23 @@ pub struct SavedRegistration {
     pub address: String,
     pub name: String,
     pub heartbeat_ms: Option<u64>,
+    /// The key the group registered with, over CURVE (Z85).
+    pub key: Option<String>,
 }
+
+/// Each entry brings the database from the version of its index to the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: the registrations; directories before versioning wrote the same
+    // table and no version, hence IF NOT EXISTS.
+    "CREATE TABLE IF NOT EXISTS registrations (
+         position INTEGER PRIMARY KEY,
+         address TEXT NOT NULL UNIQUE,
+         name TEXT NOT NULL,
+         heartbeat_ms INTEGER
+     );",
+    // 2: the key each group registered with, over CURVE.
+    "ALTER TABLE registrations ADD COLUMN key TEXT;",
+];
 
 /// The directory's durable registrations.
 pub trait RegistrationStore {
@@ -39,22 +55,12 @@ impl SqliteRegistrations {
         let path = dir.join(DATABASE_FILE);
         let shown = path.display().to_string();
         let open_error = |source: rusqlite::Error| open_error(&shown, source);
-        let connection = Connection::open(&path).map_err(open_error)?;
+        let mut connection = Connection::open(&path).map_err(open_error)?;
         // A save that cannot take the lock fails at once: the directory's one
         // thread never waits on another process.
         connection.busy_timeout(std::time::Duration::ZERO).map_err(open_error)?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = FULL;
-                 CREATE TABLE IF NOT EXISTS registrations (
-                     position INTEGER PRIMARY KEY,
-                     address TEXT NOT NULL UNIQUE,
-                     name TEXT NOT NULL,
-                     heartbeat_ms INTEGER
-                 );",
-            )
-            .map_err(open_error)?;
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(open_error)?;
+        migrate(&mut connection, &shown, MIGRATIONS)?;
         Ok(SqliteRegistrations { connection })
     }
 }
@@ -62,12 +68,13 @@ impl SqliteRegistrations {
 impl RegistrationStore for SqliteRegistrations {
     fn load(&self) -> Result<Vec<SavedRegistration>, StoreError> {
         let mut statement =
-            self.connection.prepare("SELECT address, name, heartbeat_ms FROM registrations ORDER BY position")?;
+            self.connection.prepare("SELECT address, name, heartbeat_ms, key FROM registrations ORDER BY position")?;
         let rows = statement.query_map([], |row| {
             Ok(SavedRegistration {
                 address: row.get(0)?,
                 name: row.get(1)?,
                 heartbeat_ms: row.get::<_, Option<i64>>(2)?.map(|ms| ms as u64),
+                key: row.get(3)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -75,11 +82,12 @@ impl RegistrationStore for SqliteRegistrations {
 
     fn save(&mut self, registration: &SavedRegistration) -> Result<(), StoreError> {
         let mut statement = self.connection.prepare_cached(
-            "INSERT INTO registrations (address, name, heartbeat_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (address) DO UPDATE SET name = excluded.name, heartbeat_ms = excluded.heartbeat_ms",
+            "INSERT INTO registrations (address, name, heartbeat_ms, key) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (address) DO UPDATE SET
+                 name = excluded.name, heartbeat_ms = excluded.heartbeat_ms, key = excluded.key",
         )?;
         let heartbeat_ms = registration.heartbeat_ms.map(|ms| ms as i64);
-        statement.execute(params![registration.address, registration.name, heartbeat_ms])?;
+        statement.execute(params![registration.address, registration.name, heartbeat_ms, registration.key])?;
         Ok(())
     }
 }
@@ -95,6 +103,7 @@ mod tests {
             address: address.into(),
             name: name.into(),
             heartbeat_ms,
+            key: heartbeat_ms.map(|_| "k".repeat(40)),
         };
         {
             let mut store = SqliteRegistrations::open(dir.path()).unwrap();
@@ -104,5 +113,18 @@ mod tests {
         }
         let store = SqliteRegistrations::open(dir.path()).unwrap();
         assert_eq!(store.load().unwrap(), [saved("h:1", "renamed", None), saved("h:2", "b", Some(2000))]);
+    }
+
+    #[test]
+    fn registrations_kept_before_keys_are_read_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.execute_batch("INSERT INTO registrations (address, name, heartbeat_ms) VALUES ('h:1', 'seed', NULL)")
+            .unwrap();
+        drop(old);
+        let store = SqliteRegistrations::open(dir.path()).unwrap();
+        let expected = SavedRegistration { address: "h:1".into(), name: "seed".into(), heartbeat_ms: None, key: None };
+        assert_eq!(store.load().unwrap(), [expected]);
     }
 }

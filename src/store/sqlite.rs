@@ -106,7 +106,7 @@ impl SqliteStore {
                  PRAGMA synchronous = FULL;",
             )
             .map_err(open_error)?;
-        migrate(&mut connection, &shown)?;
+        migrate(&mut connection, &shown, MIGRATIONS)?;
         if let Some(max_bytes) = max_bytes {
             let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0)).map_err(open_error)?;
             let pages = (max_bytes / page_size.max(1) as u64).max(1);
@@ -159,21 +159,22 @@ impl SqliteStore {
     }
 }
 
-/// Reads the schema's version and runs the migrations it lacks, all in one
+/// Reads the schema's version and runs the `migrations` it lacks, all in one
 /// transaction: a migration interrupted leaves the database as it was.
-fn migrate(connection: &mut Connection, path: &str) -> Result<(), StoreError> {
+pub(super) fn migrate(connection: &mut Connection, path: &str, migrations: &[&str]) -> Result<(), StoreError> {
     let open_error = |source: rusqlite::Error| open_error(path, source);
+    let known = migrations.len() as i64;
     let transaction =
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(open_error)?;
     let found: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(open_error)?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::Newer { path: path.to_owned(), found, known: SCHEMA_VERSION });
+    if found > known {
+        return Err(StoreError::Newer { path: path.to_owned(), found, known });
     }
-    for migration in &MIGRATIONS[found.max(0) as usize..] {
+    for migration in &migrations[found.max(0) as usize..] {
         transaction.execute_batch(migration).map_err(open_error)?;
     }
-    if found != SCHEMA_VERSION {
-        transaction.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(open_error)?;
+    if found != known {
+        transaction.pragma_update(None, "user_version", known).map_err(open_error)?;
     }
     transaction.commit().map_err(open_error)
 }

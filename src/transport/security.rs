@@ -4,7 +4,7 @@
 //! always did; anywhere else nobody reads or forges unless the operator
 //! asked for exactly that with `--plaintext`.
 
-use crate::keys::KeyPair;
+use crate::keys::{KeyPair, PublicKey};
 use std::net::IpAddr;
 
 /// How a server talks.
@@ -33,6 +33,19 @@ impl Security {
 
     pub fn is_curve(&self) -> bool {
         matches!(self, Security::Curve(_))
+    }
+
+    /// The server's key pair, under CURVE.
+    pub fn keys(&self) -> Option<&KeyPair> {
+        match self {
+            Security::Curve(keys) => Some(keys),
+            Security::Plaintext => None,
+        }
+    }
+
+    /// The server's public key, under CURVE: what its clients must know.
+    pub fn public_key(&self) -> Option<PublicKey> {
+        self.keys().map(|keys| keys.public.clone())
     }
 }
 
