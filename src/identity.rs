@@ -2,7 +2,8 @@
 //! lost its memberships; huddle makes one once and keeps it in
 //! `$XDG_CONFIG_HOME/huddle/user-id`.
 
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The file name of the stored id, inside the config directory.
@@ -18,8 +19,10 @@ pub fn load_or_create(dir: &Path) -> io::Result<String> {
         Err(error) => return Err(error),
     }
     std::fs::create_dir_all(dir)?;
+    crate::keys::restrict_dir(dir)?;
     let id = uuid::Uuid::new_v4().to_string();
-    std::fs::write(&path, format!("{id}\n"))?;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+    file.write_all(format!("{id}\n").as_bytes())?;
     Ok(id)
 }
 
@@ -33,5 +36,8 @@ mod tests {
         let first = load_or_create(dir.path()).unwrap();
         assert_eq!(load_or_create(dir.path()).unwrap(), first);
         assert!(uuid::Uuid::parse_str(&first).is_ok());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(USER_ID_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads it");
     }
 }

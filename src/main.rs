@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 #[cfg(feature = "bench")]
 use huddle::bench;
 use huddle::client::commands::{self, CommandError, Output};
+use huddle::client::display::visible;
 use huddle::client::session;
 use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
 use huddle::directory::DirectoryServer;
@@ -373,7 +374,8 @@ impl ScriptFlags {
     ) -> Result<ExitCode> {
         let directory = Address::parse_with_default_port(&self.directory, DIRECTORY_PORT)?;
         let mut client = self.user.client()?;
-        let mut output = Output { out: std::io::stdout().lock(), json: self.json };
+        let terminal = std::io::stdout().is_terminal();
+        let mut output = Output { out: std::io::stdout().lock(), json: self.json, terminal };
         command(&mut client, &directory, &mut output)?;
         Ok(ExitCode::SUCCESS)
     }
@@ -436,7 +438,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("huddle: {error:#}");
+            // An error may quote a server's words: shown, not obeyed, at a terminal.
+            let error = format!("{error:#}");
+            let error = if std::io::stderr().is_terminal() { visible(&error) } else { error.as_str().into() };
+            eprintln!("huddle: {error}");
             ExitCode::FAILURE
         }
     }

@@ -109,6 +109,12 @@ fn chatting_in_a_terminal() {
     let incoming = lines.iter().position(|l| l.contains(": hi from a script")).unwrap();
     assert!(incoming < lines.len() - 1, "printed above the prompt:\n{screen}");
 
+    // Escape sequences from others are shown, not obeyed: the screen stays.
+    someone_sends(home.path(), &d, "\u{1b}[2J\u{1b}]0;pwned\u{7}sneaky");
+    let screen = tmux.wait_for("the escaped message", |s| s.contains("sneaky"));
+    assert!(screen.contains("\\u{1b}[2J\\u{1b}]0;pwned\\u{7}sneaky"), "shown as text:\n{screen}");
+    assert!(screen.contains("hello from the terminal"), "the screen was not cleared:\n{screen}");
+
     // Leave the session; what arrives meanwhile is shown on return, once.
     tmux.keys(&["C-u", "/quit", "Enter"]);
     let started = Instant::now();

@@ -4,7 +4,7 @@
 //! arrived while away, once. Each thread stops through its own [`Shutdown`],
 //! which its watch polls beside its sockets: no flag checked on a timer.
 
-use super::display::format_message;
+use super::display::{format_message, visible};
 use super::input::SharedPrinter;
 use super::live::Watch;
 use super::seen::LastSeen;
@@ -66,7 +66,7 @@ impl Live {
             let last = seen.lock().ok().and_then(|seen| seen.get(&key));
             let mut watch = match Watch::start(client, &group.address, last, JOIN_BACKLOG) {
                 Ok(watch) => watch.stop_on(&stop),
-                Err(error) => return print(format!("{} {error}", style("!").red())),
+                Err(error) => return print(format!("{} {}", style("!").red(), visible(&error.to_string()))),
             };
             let user = watch.user_uuid().to_owned();
             let mut failing = false;
@@ -84,7 +84,7 @@ impl Live {
                     Err(error) => {
                         if !failing {
                             failing = true;
-                            print(format!("{} {error}", style("!").red()));
+                            print(format!("{} {}", style("!").red(), visible(&error.to_string())));
                         }
                         if stop.wait(RETRY_INTERVAL) {
                             break;

@@ -3,7 +3,7 @@
 //! object a line, and returns an error (exit status 1) when it did not do
 //! what was asked.
 
-use super::display::show;
+use super::display::{show, visible};
 use super::live::Watch;
 use super::{Client, ClientError, NamedGroup, since};
 use crate::protocol::{Address, WireMessage};
@@ -14,7 +14,11 @@ use std::time::Duration;
 /// Where results go, and in which form.
 pub struct Output<W: Write> {
     pub out: W,
+    /// One JSON object a line, with the exact text.
     pub json: bool,
+    /// A person reads it: text from others is made visible (see
+    /// [`super::display::visible`]).
+    pub terminal: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +37,11 @@ pub enum CommandError {
 
 impl<W: Write> Output<W> {
     fn line(&mut self, text: impl std::fmt::Display, value: serde_json::Value) -> io::Result<()> {
-        if self.json { writeln!(self.out, "{value}") } else { writeln!(self.out, "{text}") }
+        match (self.json, self.terminal) {
+            (true, _) => writeln!(self.out, "{value}"),
+            (false, true) => writeln!(self.out, "{}", visible(&text.to_string())),
+            (false, false) => writeln!(self.out, "{text}"),
+        }
     }
 
     fn message(&mut self, group: &NamedGroup, message: &WireMessage) -> io::Result<()> {

@@ -1,20 +1,76 @@
 //! How messages look: the seed's line for scripts, the coloured chat line at
-//! a terminal.
+//! a terminal. Everything shown comes from other people (names, ids,
+//! messages, a server's error text), so at a terminal it is made
+//! [`visible`] first: an escape sequence could otherwise clear the screen,
+//! retitle the window, fill the clipboard or forge whole lines. Scripts and
+//! `--json` get the exact text.
 
 use super::NamedGroup;
 use crate::protocol::WireMessage;
 use console::style;
+use std::borrow::Cow;
+use std::fmt::Write;
 
-/// A message as the seed's client prints it.
+/// A message as the seed's client prints it, exactly.
 pub fn show(message: &WireMessage) -> String {
     format!("{} : {} ({})", message.user_uuid, message.message, message.timestamp)
 }
 
-/// `[14:05:09] lobby 1f3a9c2e: hello`, coloured.
+/// `[14:05:09] lobby 1f3a9c2e: hello`, coloured, every part made visible.
 pub fn format_message(group: &NamedGroup, message: &WireMessage, me: &str) -> String {
     let time = message.timestamp.get(11..19).unwrap_or(&message.timestamp);
     let group_name = group.name.clone().unwrap_or_else(|| group.address.to_string());
     let short: String = message.user_uuid.chars().take(8).collect();
+    let short = visible(&short).into_owned();
     let author = if message.user_uuid == me { style(short).green().bold() } else { style(short).yellow() };
-    format!("{} {} {}: {}", style(format!("[{time}]")).dim(), style(group_name).cyan(), author, message.message)
+    format!(
+        "{} {} {}: {}",
+        style(format!("[{}]", visible(time))).dim(),
+        style(visible(&group_name)).cyan(),
+        author,
+        visible(&message.message)
+    )
+}
+
+/// `text` safe to print at a terminal: control characters (escape, carriage
+/// return, backspace, C1 controls, ...) and the invisible marks that reorder
+/// text (bidirectional overrides) are written out as `\u{..}`, and each line
+/// after the first is indented, so a message can only ever look like one
+/// message. Tabs stay.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| needs_escape(c) || c == '\n') {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => shown.push_str("\n    "),
+            c if needs_escape(c) => {
+                let _ = write!(shown, "\\u{{{:x}}}", c as u32);
+            }
+            c => shown.push(c),
+        }
+    }
+    Cow::Owned(shown)
+}
+
+fn needs_escape(c: char) -> bool {
+    (c.is_control() && c != '\t' && c != '\n')
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_terminal_would_obey_is_shown_instead() {
+        assert_eq!(visible("plain text, tabs\tand all"), "plain text, tabs\tand all");
+        assert_eq!(visible("\x1b[2J\x1b]0;pwned\x07"), "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}");
+        assert_eq!(visible("ok\rfake"), "ok\\u{d}fake");
+        assert_eq!(visible("a\u{202e}txt.exe"), "a\\u{202e}txt.exe");
+        assert_eq!(visible("\u{9b}31m"), "\\u{9b}31m", "a C1 control");
+        assert_eq!(visible("one\n[12:00] lobby x: forged"), "one\n    [12:00] lobby x: forged");
+        assert_eq!(visible("héllo 👋"), "héllo 👋");
+    }
 }

@@ -3,7 +3,7 @@
 //! knows the seed's groups, which register only once.
 
 use super::StoreError;
-use super::sqlite::{migrate, open_error};
+use super::sqlite::{migrate, open_error, private_database};
 use rusqlite::{Connection, params};
 use std::path::Path;
 
@@ -50,9 +50,7 @@ pub struct SqliteRegistrations {
 
 impl SqliteRegistrations {
     pub fn open(dir: &Path) -> Result<SqliteRegistrations, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
-        let path = dir.join(DATABASE_FILE);
+        let path = private_database(dir, DATABASE_FILE)?;
         let shown = path.display().to_string();
         let open_error = |source: rusqlite::Error| open_error(&shown, source);
         let mut connection = Connection::open(&path).map_err(open_error)?;

@@ -60,6 +60,21 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// The database file `name` in `dir`, made private first: the directory
+/// 0700 and the file 0600 (SQLite gives its WAL and shared-memory files the
+/// same mode), whether they are new or were made by an older huddle.
+pub(super) fn private_database(dir: &Path, name: &str) -> Result<std::path::PathBuf, StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let create_error = |source| StoreError::CreateDir { path: dir.display().to_string(), source };
+    std::fs::create_dir_all(dir).map_err(create_error)?;
+    crate::keys::restrict_dir(dir).map_err(create_error)?;
+    let path = dir.join(name);
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(&path);
+    let made_private = file.and_then(|file| file.set_permissions(std::fs::Permissions::from_mode(0o600)));
+    made_private.map_err(|source| StoreError::Open { path: path.display().to_string(), source: Box::new(source) })?;
+    Ok(path)
+}
+
 /// An error opening the database at `path`, named for what the user can do.
 pub(super) fn open_error(path: &str, source: rusqlite::Error) -> StoreError {
     let path = path.to_owned();
@@ -89,9 +104,7 @@ impl SqliteStore {
 
     /// Opens the store, refusing to grow its file beyond `max_bytes`.
     pub fn open_with_limit(dir: &Path, max_bytes: Option<u64>) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
-        let path = dir.join(DATABASE_FILE);
+        let path = private_database(dir, DATABASE_FILE)?;
         let shown = path.display().to_string();
         let open_error = |source: rusqlite::Error| open_error(&shown, source);
         let mut connection = Connection::open(&path).map_err(open_error)?;
@@ -346,6 +359,22 @@ mod tests {
         let error = SqliteStore::open(dir.path()).err().expect("a newer schema must be refused");
         assert!(matches!(error, StoreError::Newer { found: 99, .. }), "{error}");
         assert!(error.to_string().contains("newer huddle"), "{error}");
+    }
+
+    #[test]
+    fn the_data_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("group");
+        let mut store = SqliteStore::open(&data).unwrap();
+        store.begin().unwrap();
+        store.add_member("u", 1).unwrap();
+        store.commit().unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        for file in [DATABASE_FILE.to_owned(), format!("{DATABASE_FILE}-wal")] {
+            assert_eq!(mode(&data.join(&file)), 0o600, "{file}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod command;
 pub use command::{Command, ParseError, parse};
 
 use super::chat::Live;
-use super::display::{format_message, show};
+use super::display::{format_message, show, visible};
 use super::input::{KnownGroups, LineSource};
 use super::{Client, ClientError, NamedGroup, since};
 use crate::protocol::{Address, ListedGroup};
@@ -89,7 +89,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             };
             if let Err(error) = applied {
                 outcome.failures += 1;
-                writeln!(self.err, "error: {error}")?;
+                writeln!(self.err, "error: {}", self.shown(&error.to_string()))?;
             }
         }
         Ok(outcome)
@@ -108,16 +108,16 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                     *known = group_names(&groups);
                 }
                 for group in groups {
-                    writeln!(self.out, "{group}")?;
+                    writeln!(self.out, "{}", self.shown(&group.to_string()))?;
                 }
             }
             Command::JoinAddress(group) => {
                 self.client.join(&group)?;
-                writeln!(self.out, "joined {group}")?;
+                writeln!(self.out, "{}", self.shown(&format!("joined {group}")))?;
             }
             Command::LeaveAddress(group) => {
                 self.client.leave(&group)?;
-                writeln!(self.out, "left {group}")?;
+                writeln!(self.out, "{}", self.shown(&format!("left {group}")))?;
             }
             Command::SendTyped(group) => {
                 let text = self.read_message()?;
@@ -126,7 +126,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             }
             Command::Messages { group, since } => {
                 for message in self.client.messages(&group, since.as_deref())? {
-                    writeln!(self.out, "{}", show(&message))?;
+                    writeln!(self.out, "{}", self.shown(&show(&message)))?;
                 }
             }
             Command::Join(name) => {
@@ -135,7 +135,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 if let Some(live) = &mut self.live {
                     live.watch(&group);
                 }
-                writeln!(self.out, "joined {group}: what you type now goes there")?;
+                writeln!(self.out, "{}", self.shown(&format!("joined {group}: what you type now goes there")))?;
                 self.current = Some(group);
             }
             Command::Leave(name) => {
@@ -150,7 +150,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 if self.current.as_ref().is_some_and(|current| current.address == group.address) {
                     self.current = None;
                 }
-                writeln!(self.out, "left {group}")?;
+                writeln!(self.out, "{}", self.shown(&format!("left {group}")))?;
             }
             Command::Msg { group, text } => {
                 let group = self.resolve(&group)?;
@@ -168,7 +168,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 for message in &messages {
                     let shown = match &self.live {
                         Some(_) => format_message(&group, message, self.client.user_uuid()),
-                        None => show(message),
+                        None => self.shown(&show(message)).into_owned(),
                     };
                     writeln!(self.out, "{shown}")?;
                 }
@@ -179,6 +179,12 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             },
         }
         Ok(())
+    }
+
+    /// `text` from others as this session shows it: exact for a script,
+    /// made visible for a person.
+    fn shown<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if self.interactive { visible(text) } else { text.into() }
     }
 
     /// The group `name` means. A name several groups share is a question to
@@ -208,8 +214,8 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
         let echoed = self.live.is_some() && self.current.as_ref().is_some_and(|c| c.address == group.address);
         if !echoed {
             match seq {
-                Some(seq) => writeln!(self.out, "sent to {group} as #{seq}")?,
-                None => writeln!(self.out, "sent to {group}")?,
+                Some(seq) => writeln!(self.out, "{}", self.shown(&format!("sent to {group} as #{seq}")))?,
+                None => writeln!(self.out, "{}", self.shown(&format!("sent to {group}")))?,
             }
         }
         Ok(())
