@@ -307,6 +307,9 @@ struct LimitFlags {
     /// The most members the group takes.
     #[arg(long, default_value_t = limits::DEFAULT_MAX_MEMBERS)]
     max_members: u64,
+    /// The largest reply to getMessage, in bytes: pages stop short of it, the seed's unpaged form is refused beyond it.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_REPLY_BYTES)]
+    max_reply_bytes: usize,
     /// The most requests one connection may have waiting at once.
     #[arg(long, default_value_t = limits::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
@@ -322,6 +325,7 @@ impl LimitFlags {
             max_user_id_bytes: self.max_user_id_bytes,
             max_members: self.max_members,
             max_in_flight: self.max_in_flight.max(1),
+            max_reply_bytes: self.max_reply_bytes,
             ..Limits::default()
         }
     }

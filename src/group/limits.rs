@@ -16,6 +16,10 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// The most messages in one page of a paged `getMessage`.
     pub max_page: usize,
+    /// The largest `getMessage` reply, in bytes as sent (`--max-reply-bytes`):
+    /// a page stops short of it (with `more`), and the seed's unpaged form
+    /// is refused beyond it.
+    pub max_reply_bytes: usize,
 }
 
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -23,6 +27,7 @@ pub const DEFAULT_MAX_USER_ID_BYTES: usize = 256;
 pub const DEFAULT_MAX_MEMBERS: u64 = 100_000;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 pub const MAX_PAGE: usize = 10_000;
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 8 * 1024 * 1024;
 /// The longest `msg_id`, in bytes (a UUID takes 36).
 pub const MAX_MSG_ID_BYTES: usize = 128;
 /// The largest frame the socket takes at all: a peer sending more is cut off
@@ -38,6 +43,7 @@ impl Default for Limits {
             max_members: DEFAULT_MAX_MEMBERS,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_page: MAX_PAGE,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
 }

@@ -394,4 +394,37 @@ mod tests {
         assert!(!group.subscriptions.contains(&route(b"v-watch"), Instant::now()), "nor did the subscribe");
         assert_eq!(group.subscriptions.len(), 1);
     }
+
+    #[test]
+    fn no_history_reply_is_larger_than_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut group = group(dir.path(), Limits { max_reply_bytes: 4000, ..Limits::default() });
+        let text = "\\u0001".repeat(100); // a control character, sent as six bytes
+        let send = format!(r#"{{"action": "sendMessage", "user_uuid": "u", "message": "{text}"}}"#);
+        let mut batch = vec![request(b"a", r#"{"action": "joinGroup", "user_uuid": "u"}"#)];
+        batch.extend((0..20).map(|_| request(b"a", &send)));
+        group.apply_batch(batch);
+        let ask = |group: &mut Group, body: &str| {
+            let frames = group.apply_batch(vec![request(b"r", body)]);
+            (frames[0].last().unwrap().len(), response(&frames[0]))
+        };
+
+        let (_, seed) = ask(&mut group, r#"{"action": "getMessage", "user_uuid": "u", "timestamp": null}"#);
+        assert_eq!(seed.response, Status::Failed);
+        assert!(seed.error.unwrap().contains("--max-reply-bytes"));
+
+        let (size, latest) =
+            ask(&mut group, r#"{"action": "getMessage", "user_uuid": "u", "timestamp": null, "limit": 20}"#);
+        let seqs: Vec<u64> = latest.messages.unwrap().iter().map(|m| m.seq.unwrap()).collect();
+        assert!(size <= 4000, "{size} bytes");
+        assert!(!seqs.is_empty() && seqs.len() < 20 && *seqs.last().unwrap() == 20, "the newest that fit: {seqs:?}");
+        assert_eq!(latest.more, Some(true));
+
+        let body = r#"{"action": "getMessage", "user_uuid": "u", "timestamp": null, "after_seq": 0, "limit": 20}"#;
+        let (size, forward) = ask(&mut group, body);
+        let seqs: Vec<u64> = forward.messages.unwrap().iter().map(|m| m.seq.unwrap()).collect();
+        assert!(size <= 4000, "{size} bytes");
+        assert_eq!(seqs[0], 1, "the oldest that fit: {seqs:?}");
+        assert_eq!(forward.more, Some(true));
+    }
 }

@@ -16,6 +16,24 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     out
 }
 
+/// How many bytes [`to_vec`] would write for `value`, without writing them.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Counter(usize);
+    impl Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    let mut serializer = Serializer::with_formatter(&mut counter, PythonFormatter);
+    value.serialize(&mut serializer).expect("protocol types always serialize: string keys, no floats");
+    counter.0
+}
+
 struct PythonFormatter;
 
 impl Formatter for PythonFormatter {

@@ -82,8 +82,9 @@ pub fn time_never_goes_backwards(open: &mut Open) {
     assert_eq!(append(store.as_mut(), "c", 60).at, 100, "also after reopening");
 }
 
-/// A retry (the same sender and `msg_id`) stores nothing and gets the seq
-/// stored first; another sender's ids are their own.
+/// A retry (the same sender, `msg_id` and text) stores nothing and gets the
+/// seq stored first; the same id with other text is a conflict; another
+/// sender's ids are their own.
 pub fn a_known_msg_id_stores_nothing_new(open: &mut Open) {
     let mut store = open();
     let first = in_batch(store.as_mut(), |s| s.append("u", "hi", Some("id-1"), 1).unwrap());
@@ -92,6 +93,9 @@ pub fn a_known_msg_id_stores_nothing_new(open: &mut Open) {
     assert_eq!(retry, Appended::Duplicate { seq: 1 });
     let other = in_batch(store.as_mut(), |s| s.append("v", "hi", Some("id-1"), 3).unwrap());
     assert!(matches!(other, Appended::New(StoredMessage { seq: 2, .. })), "{other:?}");
+    let reused = in_batch(store.as_mut(), |s| s.append("u", "other text", Some("id-1"), 3).unwrap());
+    assert_eq!(reused, Appended::Conflict { seq: 1 }, "an id reused for other text stores nothing");
+    assert_eq!(store.latest_seq().unwrap(), 2);
     drop(store);
     let mut store = open();
     let after_restart = in_batch(store.as_mut(), |s| s.append("u", "hi", Some("id-1"), 4).unwrap());

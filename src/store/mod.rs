@@ -98,8 +98,14 @@ pub struct History {
 #[derive(Debug, PartialEq)]
 pub enum Appended {
     New(StoredMessage),
-    /// The message id was already stored (a retry): nothing new was written.
+    /// The message id was already stored with the same text (a retry):
+    /// nothing new was written.
     Duplicate {
+        seq: u64,
+    },
+    /// The message id was already stored with other text: nothing was
+    /// written, and the sender must pick a new id.
+    Conflict {
         seq: u64,
     },
 }
@@ -158,7 +164,8 @@ pub trait GroupStore {
     /// Appends a message and gives it the next sequence number. Its time is
     /// `at`, or the latest stored time if that is later, so that time order
     /// and sequence order always agree. A `msg_id` this user already stored
-    /// stores nothing and reports the duplicate.
+    /// stores nothing and reports the duplicate (the same text) or the
+    /// conflict (other text).
     fn append(&mut self, user_uuid: &str, body: &str, msg_id: Option<&str>, at: Micros)
     -> Result<Appended, StoreError>;
     /// The seq of the latest committed or batched message, 0 when there is

@@ -249,11 +249,15 @@ impl GroupStore for SqliteStore {
         at: Micros,
     ) -> Result<Appended, StoreError> {
         if let Some(msg_id) = msg_id {
-            let mut statement =
-                self.connection.prepare_cached("SELECT seq FROM messages WHERE user_uuid = ?1 AND msg_id = ?2")?;
-            let known: Option<i64> = statement.query_row([user_uuid, msg_id], |row| row.get(0)).optional()?;
-            if let Some(seq) = known {
-                return Ok(Appended::Duplicate { seq: seq as u64 });
+            let mut statement = self
+                .connection
+                .prepare_cached("SELECT seq, body = ?3 FROM messages WHERE user_uuid = ?1 AND msg_id = ?2")?;
+            let known: Option<(i64, bool)> =
+                statement.query_row([user_uuid, msg_id, body], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
+            match known {
+                Some((seq, true)) => return Ok(Appended::Duplicate { seq: seq as u64 }),
+                Some((seq, false)) => return Ok(Appended::Conflict { seq: seq as u64 }),
+                None => {}
             }
         }
         let at = at.max(self.latest_at);

@@ -1,5 +1,8 @@
 //! `getMessage`: a member reads the history, all of it or from a time on
-//! (inclusive), or a page of it by seq. The time filter is one step down an
+//! (inclusive), or a page of it by seq. No reply is larger than
+//! `--max-reply-bytes`: a page stops short of it and says `more`, and the
+//! seed's unpaged form is refused beyond it, so no stranger picks the size
+//! of what the group builds in memory. The time filter is one step down an
 //! index, and a page is a range of seqs: the cost follows what is returned,
 //! not the size of the history.
 //!
@@ -11,7 +14,7 @@
 //! ```
 
 use super::{Batch, not_a_member};
-use crate::protocol::{GetMessages, Reply, WireMessage, timestamp};
+use crate::protocol::{GetMessages, Reply, WireMessage, json, timestamp};
 use crate::store::{GroupStore, Page, StoreError};
 
 pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, batch: &mut Batch) -> Result<Reply, StoreError> {
@@ -22,10 +25,54 @@ pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, batch: &mut Batc
     if !store.is_member(&request.user_uuid)? {
         return Ok(not_a_member(&request.user_uuid));
     }
-    // The seed's form has no paging: it gets everything, as it always did.
+    // The seed's form has no paging: it gets everything, as it always did,
+    // up to the reply limit.
     let limit = request.is_paged().then(|| request.limit.unwrap_or(batch.limits.max_page).min(batch.limits.max_page));
     let page = Page { since, after_seq: request.after_seq, before_seq: request.before_seq, limit };
     let history = store.messages(&page)?;
-    let messages = history.messages.into_iter().map(WireMessage::from).collect();
-    Ok(Reply { more: limit.map(|_| history.more), ..Reply::messages(messages) })
+    let mut messages: Vec<WireMessage> = history.messages.into_iter().map(WireMessage::from).collect();
+    let max = batch.limits.max_reply_bytes;
+    let fits = fitting(&messages, max, request.after_seq.is_some());
+    if fits == messages.len() {
+        return Ok(Reply { more: limit.map(|_| history.more), ..Reply::messages(messages) });
+    }
+    if limit.is_none() {
+        return Ok(Reply::failed(format!(
+            "the history asked for is over {max} bytes, more than one reply holds (--max-reply-bytes): \
+             ask for it from a later time, or a page at a time (after_seq and limit)"
+        )));
+    }
+    // A page stops short of the limit; `more` says the rest is there.
+    if request.after_seq.is_some() {
+        messages.truncate(fits);
+    } else {
+        messages.drain(..messages.len() - fits);
+    }
+    Ok(Reply { more: Some(true), ..Reply::messages(messages) })
+}
+
+/// How many of `messages` fit in a reply of `max` bytes, taken from the
+/// front when reading `forward`, else from the back; at least one, so that
+/// paging always moves on.
+fn fitting(messages: &[WireMessage], max: usize, forward: bool) -> usize {
+    // Each message's room in the reply: itself and a separator; a character
+    // grows at most sixfold when escaped. Most replies are far below the
+    // limit by this bound and need no exact count.
+    const FRAME: usize = 96;
+    let bound = |m: &WireMessage| 6 * (m.user_uuid.len() + m.message.len() + m.timestamp.len()) + FRAME;
+    if messages.iter().map(bound).sum::<usize>() + FRAME <= max {
+        return messages.len();
+    }
+    let mut used = FRAME;
+    let mut fits = 0;
+    let in_order: Vec<&WireMessage> = if forward { messages.iter().collect() } else { messages.iter().rev().collect() };
+    for message in in_order {
+        let size = json::encoded_len(message) + 2;
+        if used + size > max && fits > 0 {
+            break;
+        }
+        used += size;
+        fits += 1;
+    }
+    fits
 }

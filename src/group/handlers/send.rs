@@ -1,7 +1,8 @@
 //! `sendMessage`: append a member's message to the history. `SUCCESS` is sent
 //! only after the batch holding the message has committed: an acknowledged
-//! message is on disk. A `msg_id` already stored (a retry whose first reply
-//! was lost) is acknowledged again and stores nothing.
+//! message is on disk. A `msg_id` already stored with the same text (a retry
+//! whose first reply was lost) is acknowledged again and stores nothing; one
+//! stored with other text is refused, rather than the new text dropped.
 //!
 //! ```text
 //! -> {"action": "sendMessage", "user_uuid": UUID, "message": TEXT, "msg_id": ID?}
@@ -38,6 +39,12 @@ pub fn apply(store: &mut dyn GroupStore, request: &SendMessage, batch: &mut Batc
             seq
         }
         Appended::Duplicate { seq } => seq,
+        Appended::Conflict { seq } => {
+            return Ok(Reply::failed(format!(
+                "msg_id {} was already used for another message (#{seq}): send each message under a new id",
+                msg_id.unwrap_or_default()
+            )));
+        }
     };
     // The seed's clients send no msg_id and get the seed's exact reply.
     Ok(Reply { seq: msg_id.map(|_| seq), ..Reply::success() })
