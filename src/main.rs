@@ -8,7 +8,7 @@ use huddle::client::commands::{self, CommandError, Output};
 use huddle::client::display::visible;
 use huddle::client::session;
 use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
-use huddle::directory::DirectoryServer;
+use huddle::directory::{Admission, DirectoryConfig, DirectoryServer};
 use huddle::group::{GroupConfig, Limits, RunningGroup, limits};
 use huddle::keys::KeyPair;
 use huddle::protocol::Address;
@@ -59,6 +59,12 @@ enum Command {
         data: Option<PathBuf>,
         #[command(flatten)]
         security: SecurityFlags,
+        /// The most groups the directory remembers.
+        #[arg(long, default_value_t = huddle::directory::registry::DEFAULT_MAX_GROUPS)]
+        max_groups: usize,
+        /// Probe a group that registers once (the seed's) even when it registers from another host.
+        #[arg(long)]
+        probe_any_host: bool,
     },
     /// Run a group server.
     #[command(
@@ -467,13 +473,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let outcome = up::run(config)?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
-        Command::Directory { bind, data, security } => {
+        Command::Directory { bind, data, security, max_groups, probe_any_host } => {
             let shutdown = stop_on_signals()?;
             let port = bind.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(DIRECTORY_PORT);
             let data = data.unwrap_or_else(|| paths::directory_data_dir(port));
             let host = Address::parse(&bind).map(|address| address.host).unwrap_or_default();
             let security = security.choose(&host, &data)?;
-            let server = DirectoryServer::bind(&zmq::Context::new(), &bind, &StoreConfig::sqlite(data), security)?;
+            let config = DirectoryConfig {
+                bind,
+                store: StoreConfig::sqlite(data),
+                security,
+                admission: Admission { max_groups, probe_any_host },
+            };
+            let server = DirectoryServer::bind(&zmq::Context::new(), &config)?;
             println!("huddle directory listening on {}", server.address());
             server.run(&shutdown)?;
             Ok(ExitCode::SUCCESS)

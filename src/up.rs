@@ -7,7 +7,7 @@ use crate::client::NamedGroup;
 use crate::client::repl::Outcome;
 use crate::client::session;
 use crate::client::{Client, Requester};
-use crate::directory::{DirectoryError, DirectoryServer};
+use crate::directory::{Admission, DirectoryConfig, DirectoryError, DirectoryServer};
 use crate::group::{GroupConfig, GroupError, Limits, RunningGroup};
 use crate::keys::KeyPair;
 use crate::protocol::Address;
@@ -136,8 +136,14 @@ fn start_directory(
     client: &mut Client,
 ) -> Result<(Option<DirectoryThread>, Address, &'static str), UpError> {
     let address = &config.directory;
-    let store = StoreConfig::sqlite(&config.directory_data);
-    match DirectoryServer::bind(context, &address.endpoint(), &store, Security::Plaintext) {
+    let directory = DirectoryConfig {
+        bind: address.endpoint(),
+        store: StoreConfig::sqlite(&config.directory_data),
+        // On loopback, where nobody else can listen.
+        security: Security::Plaintext,
+        admission: Admission::default(),
+    };
+    match DirectoryServer::bind(context, &directory) {
         Ok(server) => {
             let bound = server.address().clone();
             let stop = shutdown.clone();

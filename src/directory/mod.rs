@@ -9,8 +9,8 @@
 //! the seed's are probed. Registrations are kept on disk.
 
 mod prober;
-mod registry;
+pub mod registry;
 mod server;
 
-pub use registry::Registry;
-pub use server::{DirectoryError, DirectoryServer};
+pub use registry::{Admission, Registry};
+pub use server::{DirectoryConfig, DirectoryError, DirectoryServer};

@@ -74,7 +74,10 @@ fn probe_loop(context: &zmq::Context, updates: &Receiver<Vec<String>>, outcomes:
 
 /// Probes every target at once and waits up to [`PROBE_TIMEOUT`] for them.
 fn probe_all(context: &zmq::Context, targets: &[String]) -> Vec<(String, bool)> {
-    let probe = encode(&GroupRequest::Get(GetMessages { user_uuid: PROBE_USER.into(), ..GetMessages::default() }));
+    // A page of one: a group that served probes from non-members anyway
+    // would build no more than that.
+    let probe = GetMessages { user_uuid: PROBE_USER.into(), limit: Some(1), ..GetMessages::default() };
+    let probe = encode(&GroupRequest::Get(probe));
     let sockets: Vec<Option<zmq::Socket>> = targets.iter().map(|target| send_probe(context, target, &probe)).collect();
     let mut answered = vec![false; targets.len()];
     let deadline = Instant::now() + PROBE_TIMEOUT;

@@ -16,6 +16,7 @@
 use crate::keys::PublicKey;
 use crate::protocol::group_list_entry;
 use crate::store::SavedRegistration;
+use crate::transport::is_loopback;
 use std::time::{Duration, Instant};
 
 /// A heartbeating group missing this many intervals in a row is unlisted.
@@ -61,13 +62,37 @@ impl Entry {
     }
 }
 
-/// What registers: a name at an address, how it keeps alive, with which key.
+/// What registers: a name at an address, how it keeps alive, with which
+/// key, and from where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration<'a> {
     pub name: &'a str,
+    /// `HOST:PORT`, normalised (see [`crate::protocol::Address::normalized`]).
     pub address: &'a str,
     pub heartbeat_ms: Option<u64>,
     pub key: Option<&'a PublicKey>,
+    /// The IP address the registration came from, as ZeroMQ saw it.
+    pub from: Option<&'a str>,
+}
+
+/// What the directory takes in, bounded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    /// The most groups it remembers (`--max-groups`).
+    pub max_groups: usize,
+    /// Probe a group that registers once from any host, not only from its
+    /// own (`--probe-any-host`): the seed's groups registering across hosts.
+    pub probe_any_host: bool,
+}
+
+/// The longest group name taken, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+pub const DEFAULT_MAX_GROUPS: usize = 10_000;
+
+impl Default for Admission {
+    fn default() -> Admission {
+        Admission { max_groups: DEFAULT_MAX_GROUPS, probe_any_host: false }
+    }
 }
 
 /// Why a registration is refused.
@@ -77,18 +102,29 @@ pub enum Refused {
     NameTaken { name: String, owner: PublicKey },
     #[error("{address} is registered by the group with key {owner}: only that group can register it again")]
     AddressTaken { address: String, owner: PublicKey },
+    #[error("a group name is 1 to {MAX_NAME_BYTES} bytes; this one is {0}")]
+    BadName(usize),
+    #[error("the directory holds {0} groups already (--max-groups)")]
+    Full(usize),
+    #[error(
+        "a group that registers once is probed for liveness, and the directory probes only the host a \
+         registration comes from ({from}): register from {host}, heartbeat (huddle's groups do), or start the \
+         directory with --probe-any-host"
+    )]
+    ProbeElsewhere { host: String, from: String },
 }
 
 #[derive(Debug, Default)]
 pub struct Registry {
     /// In the order the addresses first registered.
     entries: Vec<Entry>,
+    admission: Admission,
 }
 
 impl Registry {
     /// A registry that remembers `saved` registrations, none of them alive
     /// until heard from or probed.
-    pub fn restore(saved: Vec<SavedRegistration>) -> Registry {
+    pub fn restore(saved: Vec<SavedRegistration>, admission: Admission) -> Registry {
         let entries = saved
             .into_iter()
             .map(|saved| Entry {
@@ -98,7 +134,7 @@ impl Registry {
                 name: saved.name,
             })
             .collect();
-        Registry { entries }
+        Registry { entries, admission }
     }
 
     /// What a registration would change on disk: the registration to save
@@ -106,6 +142,10 @@ impl Registry {
     /// a plain heartbeat; refused when the name or the address belongs to
     /// another key. Nothing changes until [`Registry::register`].
     pub fn change(&self, registration: &Registration) -> Result<Option<SavedRegistration>, Refused> {
+        if registration.name.is_empty() || registration.name.len() > MAX_NAME_BYTES {
+            return Err(Refused::BadName(registration.name.len()));
+        }
+        self.check_probe_host(registration)?;
         let other_owner = |entry: &Entry| entry.key.clone().filter(|owner| Some(owner) != registration.key);
         let same_name = self.entries.iter().filter(|entry| entry.name == registration.name);
         if let Some(owner) = same_name.filter_map(other_owner).next() {
@@ -123,8 +163,26 @@ impl Registry {
         };
         match existing {
             Some(entry) if entry.saved() == wanted => Ok(None),
-            _ => Ok(Some(wanted)),
+            Some(_) => Ok(Some(wanted)),
+            None if self.entries.len() >= self.admission.max_groups => Err(Refused::Full(self.entries.len())),
+            None => Ok(Some(wanted)),
         }
+    }
+
+    /// A group that will be probed must register from its own host (or
+    /// from this machine), so that nobody can point the prober at a third
+    /// party.
+    fn check_probe_host(&self, registration: &Registration) -> Result<(), Refused> {
+        let (None, Some(from), false) = (registration.heartbeat_ms, registration.from, self.admission.probe_any_host)
+        else {
+            return Ok(());
+        };
+        let host = registration.address.rsplit_once(':').map_or("", |(host, _)| host);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if is_loopback(from) || host == from {
+            return Ok(());
+        }
+        Err(Refused::ProbeElsewhere { host: host.to_owned(), from: from.to_owned() })
     }
 
     /// Records a registration heard `now` (saved first, when
@@ -195,7 +253,38 @@ mod tests {
     use crate::keys::KeyPair;
 
     fn plain<'a>(name: &'a str, address: &'a str, heartbeat_ms: Option<u64>) -> Registration<'a> {
-        Registration { name, address, heartbeat_ms, key: None }
+        Registration { name, address, heartbeat_ms, key: None, from: None }
+    }
+
+    #[test]
+    fn what_the_directory_takes_in_is_bounded() {
+        let mut registry = Registry::restore(Vec::new(), Admission { max_groups: 2, probe_any_host: false });
+        let now = Instant::now();
+        assert_eq!(registry.change(&plain("", "h:1", None)), Err(Refused::BadName(0)));
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        assert!(matches!(registry.change(&plain(&long, "h:1", None)), Err(Refused::BadName(_))));
+        registry.register(&plain("a", "h:1", Some(2000)), now);
+        registry.register(&plain("b", "h:2", Some(2000)), now);
+        assert_eq!(registry.change(&plain("c", "h:3", Some(2000))), Err(Refused::Full(2)));
+        assert!(registry.change(&plain("renamed", "h:2", Some(2000))).is_ok(), "a known address is no new group");
+    }
+
+    #[test]
+    fn only_a_groups_own_host_may_have_it_probed() {
+        let registry = Registry::default();
+        let from = |from, heartbeat_ms| Registration {
+            name: "g",
+            address: "10.0.0.5:5560",
+            heartbeat_ms,
+            key: None,
+            from: Some(from),
+        };
+        assert!(registry.change(&from("10.0.0.5", None)).is_ok());
+        assert!(registry.change(&from("127.0.0.1", None)).is_ok(), "this machine");
+        assert!(matches!(registry.change(&from("10.0.0.9", None)), Err(Refused::ProbeElsewhere { .. })));
+        assert!(registry.change(&from("10.0.0.9", Some(2000))).is_ok(), "a heartbeating group is never probed");
+        let open = Registry::restore(Vec::new(), Admission { probe_any_host: true, ..Admission::default() });
+        assert!(open.change(&from("10.0.0.9", None)).is_ok());
     }
 
     #[test]
@@ -229,7 +318,8 @@ mod tests {
         let mut registry = Registry::default();
         let now = Instant::now();
         let (owner, thief) = (KeyPair::generate().unwrap().public, KeyPair::generate().unwrap().public);
-        let keyed = |name, address, key| Registration { name, address, heartbeat_ms: Some(2000), key: Some(key) };
+        let keyed =
+            |name, address, key| Registration { name, address, heartbeat_ms: Some(2000), key: Some(key), from: None };
         registry.register(&keyed("ops", "h:1", &owner), now);
         let refused = registry.change(&keyed("ops", "h:9", &thief)).unwrap_err();
         assert_eq!(refused, Refused::NameTaken { name: "ops".into(), owner: owner.clone() });
@@ -272,7 +362,7 @@ mod tests {
             SavedRegistration { address: "h:1".into(), name: "seed".into(), heartbeat_ms: None, key: None },
             SavedRegistration { address: "h:2".into(), name: "huddle".into(), heartbeat_ms: Some(2000), key: None },
         ];
-        let mut registry = Registry::restore(saved);
+        let mut registry = Registry::restore(saved, Admission::default());
         let now = Instant::now();
         assert!(registry.list(now, false).is_empty());
         assert_eq!(registry.probe_targets(), ["h:1"]);

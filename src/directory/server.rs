@@ -3,9 +3,9 @@
 //! Registrations are saved before they are acknowledged, so a restarted
 //! directory still knows every group.
 
-use super::Registry;
 use super::prober::Prober;
 use super::registry::{Refused, Registration};
+use super::{Admission, Registry};
 use crate::keys::PublicKey;
 use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, Reply, decode, json};
@@ -36,7 +36,6 @@ fn register(
     registration: &Registration,
     now: Instant,
 ) -> Result<bool, NotRegistered> {
-    Address::parse(registration.address)?;
     let change = registry.change(registration)?;
     if let Some(change) = &change {
         saved.save(change)?;
@@ -64,6 +63,16 @@ pub enum DirectoryError {
     Zmq(#[from] zmq::Error),
 }
 
+/// Everything a directory needs to start.
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    /// Where to listen: `tcp://*:5555`, `127.0.0.1:0`, ...
+    pub bind: String,
+    pub store: StoreConfig,
+    pub security: Security,
+    pub admission: Admission,
+}
+
 pub struct DirectoryServer {
     context: zmq::Context,
     socket: zmq::Socket,
@@ -73,21 +82,20 @@ pub struct DirectoryServer {
 }
 
 impl DirectoryServer {
-    /// Binds to `endpoint` (`tcp://*:5555`, `127.0.0.1:0`, ...) and restores
-    /// the registrations kept in `store`.
-    pub fn bind(
-        context: &zmq::Context,
-        endpoint: &str,
-        store: &StoreConfig,
-        security: Security,
-    ) -> Result<DirectoryServer, DirectoryError> {
-        let key = security.public_key();
-        let options = RouterOptions { security, max_frame_bytes: Some(MAX_REQUEST_BYTES), ..RouterOptions::default() };
+    /// Binds and restores the registrations kept in the store.
+    pub fn bind(context: &zmq::Context, config: &DirectoryConfig) -> Result<DirectoryServer, DirectoryError> {
+        let endpoint = config.bind.as_str();
+        let key = config.security.public_key();
+        let options = RouterOptions {
+            security: config.security.clone(),
+            max_frame_bytes: Some(MAX_REQUEST_BYTES),
+            ..RouterOptions::default()
+        };
         let (socket, address) = transport::bind_router(context, endpoint, options)
             .map_err(|source| DirectoryError::Bind { endpoint: transport::normalize_endpoint(endpoint), source })?;
         let address = address.with_key(key);
-        let saved = store.open_registrations()?;
-        let registry = Registry::restore(saved.load()?);
+        let saved = config.store.open_registrations()?;
+        let registry = Registry::restore(saved.load()?, config.admission.clone());
         Ok(DirectoryServer { context: context.clone(), socket, address, registry, saved })
     }
 
@@ -133,8 +141,19 @@ fn answer(
     let reply = match envelope.take_body().and_then(|body| decode::<DirectoryRequest>(&body)) {
         Ok(DirectoryRequest::Register { group_name, ip_port, heartbeat_ms }) => {
             let key = envelope.peer.user_id.as_deref().and_then(|key| PublicKey::parse(key).ok());
-            let registration = Registration { name: &group_name, address: &ip_port, heartbeat_ms, key: key.as_ref() };
-            match register(registry, saved, &registration, now) {
+            // One spelling per address: `127.000.0.1:5560` is `127.0.0.1:5560`.
+            let address = Address::parse(&ip_port).map(|address| address.normalized().host_port());
+            let registered = address.map_err(NotRegistered::from).and_then(|address| {
+                let registration = Registration {
+                    name: &group_name,
+                    address: &address,
+                    heartbeat_ms,
+                    key: key.as_ref(),
+                    from: envelope.peer.address.as_deref(),
+                };
+                register(registry, saved, &registration, now)
+            });
+            match registered {
                 Ok(saved) => {
                     *targets_changed |= saved;
                     REGISTERED.to_vec()

@@ -52,6 +52,17 @@ impl Address {
         Ok(Address { key, ..address })
     }
 
+    /// The same place written one way: an IP in its canonical form
+    /// (`127.000.0.1` is `127.0.0.1`, IPv6 compressed), a host name in
+    /// lower case; the key is kept.
+    pub fn normalized(&self) -> Address {
+        let host = match self.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.to_string(),
+            Err(_) => self.host.to_ascii_lowercase(),
+        };
+        Address { host, ..self.clone() }
+    }
+
     /// The same place, with `key` as its server's key.
     pub fn with_key(self, key: Option<PublicKey>) -> Address {
         Address { key, ..self }
@@ -143,6 +154,13 @@ mod tests {
             assert_eq!(directory, addr("example.org", 5555).with_key(Some(key)));
         }
         assert_eq!(Address::parse("10.0.0.5:5560").unwrap().key, None);
+    }
+
+    #[test]
+    fn one_place_is_written_one_way() {
+        assert_eq!(Address::parse("[0:0::1]:7").unwrap().normalized().host_port(), "[::1]:7");
+        assert_eq!(Address::parse("Example.ORG:7").unwrap().normalized().host_port(), "example.org:7");
+        assert_eq!(Address::parse("10.0.0.5:7").unwrap().normalized(), addr("10.0.0.5", 7));
     }
 
     #[test]
