@@ -77,9 +77,11 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     let lobby_address = lobby.address().clone();
     println!(
         "huddle is up: directory {} ({directory_note}), group {LOBBY} {lobby_address} ({lobby_note}); \
-         you are {} and talking in {LOBBY}. Type a message, help for commands, exit to leave.",
+         you are {} and talking in {LOBBY}. Type a message, help for commands, exit to leave.\n\
+         Others on this machine join with: huddle user {}",
         config.directory,
-        client.user_uuid()
+        client.user_uuid(),
+        config.directory
     );
 
     let repl_done = shutdown.clone();

@@ -22,6 +22,9 @@ fn up_starts_everything_joins_the_lobby_and_stops_at_exit() {
     assert!(banner.starts_with("huddle is up: directory 127.0.0.1:"), "{banner}");
     let lobby = banner.split("group lobby ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
     let directory = banner.split("directory ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    let mut join_line = String::new();
+    stdout.read_line(&mut join_line).unwrap();
+    assert_eq!(join_line.trim(), format!("Others on this machine join with: huddle user {directory}"));
 
     // The lobby registers in the background; the directory lists it soon.
     let peer = Peer::req(&directory);

@@ -21,6 +21,12 @@ pub use security::{Security, is_loopback};
 use crate::keys::KeyPair;
 use crate::protocol::Address;
 
+/// How long a connection may take to finish its ZMTP (and CURVE) handshake
+/// before a server drops it: long enough for any real client, short enough
+/// that idle connections cannot hold a server's descriptors for long
+/// (libzmq's default is 30 s).
+pub const HANDSHAKE_TIMEOUT_MS: i32 = 5_000;
+
 /// What a server's ROUTER bounds, beyond the defaults.
 #[derive(Debug, Clone, Default)]
 pub struct RouterOptions {
@@ -43,6 +49,7 @@ pub fn bind_router(
     let endpoint = normalize_endpoint(endpoint);
     let socket = context.socket(zmq::ROUTER)?;
     socket.set_linger(0)?;
+    socket.set_handshake_ivl(HANDSHAKE_TIMEOUT_MS)?;
     if let Some(bytes) = options.max_frame_bytes {
         socket.set_maxmsgsize(bytes)?;
     }
