@@ -15,7 +15,7 @@ use huddle::protocol::Address;
 use huddle::protocol::address::DIRECTORY_PORT;
 use huddle::shutdown::Shutdown;
 use huddle::store::StoreConfig;
-use huddle::transport::{Security, is_loopback};
+use huddle::transport::{AllowList, Security, is_loopback};
 use huddle::{identity, paths, up};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -59,6 +59,8 @@ enum Command {
         data: Option<PathBuf>,
         #[command(flatten)]
         security: SecurityFlags,
+        #[command(flatten)]
+        allow: AllowFlags,
         /// The most groups the directory remembers.
         #[arg(long, default_value_t = huddle::directory::registry::DEFAULT_MAX_GROUPS)]
         max_groups: usize,
@@ -87,6 +89,8 @@ enum Command {
         data: Option<PathBuf>,
         #[command(flatten)]
         security: SecurityFlags,
+        #[command(flatten)]
+        allow: AllowFlags,
         #[command(flatten)]
         limits: LimitFlags,
     },
@@ -365,6 +369,24 @@ impl SecurityFlags {
 }
 
 #[derive(clap::Args)]
+struct AllowFlags {
+    /// Admit only these CURVE public keys (one a line, # comments); read again when it changes.
+    #[arg(long, value_name = "FILE")]
+    allow: Option<PathBuf>,
+}
+
+impl AllowFlags {
+    fn load(&self, security: &Security) -> Result<Option<AllowList>> {
+        let Some(path) = &self.allow else { return Ok(None) };
+        anyhow::ensure!(
+            security.is_curve(),
+            "--allow admits keys, and only CURVE has keys: add --curve (or drop --plaintext)"
+        );
+        Ok(Some(AllowList::load(path)?))
+    }
+}
+
+#[derive(clap::Args)]
 struct ScriptFlags {
     /// The directory, to find groups by name: [KEY@]HOST[:PORT].
     #[arg(long, default_value = "127.0.0.1", allow_hyphen_values = true)]
@@ -473,7 +495,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let outcome = up::run(config)?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
-        Command::Directory { bind, data, security, max_groups, probe_any_host } => {
+        Command::Directory { bind, data, security, allow, max_groups, probe_any_host } => {
             let shutdown = stop_on_signals()?;
             let port = bind.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(DIRECTORY_PORT);
             let data = data.unwrap_or_else(|| paths::directory_data_dir(port));
@@ -482,6 +504,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let config = DirectoryConfig {
                 bind,
                 store: StoreConfig::sqlite(data),
+                allow: allow.load(&security)?,
                 security,
                 admission: Admission { max_groups, probe_any_host },
             };
@@ -490,7 +513,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             server.run(&shutdown)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Group { name, address, seed_directory, directory, data, security, limits } => {
+        Command::Group { name, address, seed_directory, directory, data, security, allow, limits } => {
             let bind = Address::parse(&address)?;
             let directory =
                 Address::parse_with_default_port(seed_directory.as_deref().unwrap_or(&directory), DIRECTORY_PORT)?;
@@ -501,6 +524,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bind,
                 directory: Some(directory.clone()),
                 store: StoreConfig::Sqlite { dir, max_bytes: limits.max_data_bytes },
+                allow: allow.load(&security)?,
                 security,
                 limits: limits.limits(),
             };

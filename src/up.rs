@@ -143,6 +143,7 @@ fn start_directory(
         store: StoreConfig::sqlite(&config.directory_data),
         // On loopback, where nobody else can listen.
         security: Security::Plaintext,
+        allow: None,
         admission: Admission::default(),
     };
     match DirectoryServer::bind(context, &directory) {
@@ -185,6 +186,7 @@ fn start_lobby(context: &zmq::Context, config: &UpConfig, shutdown: &Shutdown) -
         store: StoreConfig::sqlite(&config.lobby_data),
         // On loopback, where nobody else can listen.
         security: Security::Plaintext,
+        allow: None,
         limits: Limits::default(),
     };
     let group = match remembered.map(|port| RunningGroup::start(context, &group_config(port), shutdown)) {

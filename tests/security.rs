@@ -263,3 +263,36 @@ fn a_key_that_starts_with_a_hyphen_is_taken_as_an_address_not_a_flag() {
     let history = succeeded(&run_huddle(home.path(), &["history", "--json", at], ""));
     assert!(history.contains("-1 is a fine message"), "{history}");
 }
+
+#[test]
+fn a_private_group_admits_only_the_keys_it_allows_and_follows_its_file() {
+    let (alice_home, bob_home) = (home(), home());
+    let alice = KeyPair::load_or_create(&alice_home.path().join("config/huddle")).unwrap();
+    let bob = KeyPair::load_or_create(&bob_home.path().join("config/huddle")).unwrap();
+    let allow = alice_home.path().join("allow");
+    std::fs::write(&allow, format!("# who may talk here\n{}  # alice\n", alice.public)).unwrap();
+    let mut command = group_command(alice_home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(alice_home.path()));
+    command.arg("--curve").arg("--allow").arg(&allow);
+    let group = start_server(command);
+    let at = group.address.as_str();
+
+    succeeded(&run_huddle(alice_home.path(), &["join", at], ""));
+    let refused = run_huddle(bob_home.path(), &["join", at, "--timeout", "1"], "");
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(error.contains(&format!("refused your key {}", bob.public)), "{error}");
+    succeeded(&run_huddle(alice_home.path(), &["send", at, "still serving"], ""));
+
+    // Alice taken off the list: her open connection is refused from its next
+    // request on, and a new one at the handshake.
+    let context = zmq::Context::new();
+    let open = curve_peer(&context, &Address::parse(at).unwrap(), &alice);
+    let get = format!(r#"{{"action": "getMessage", "user_uuid": "{}", "timestamp": null}}"#, alice.public.user_uuid());
+    assert!(ask(&open, &get).unwrap().contains("still serving"));
+    std::fs::write(&allow, format!("{}\n", bob.public)).unwrap();
+    let reply = ask(&open, &get).unwrap();
+    assert!(reply.contains("is not allowed in this group"), "{reply}");
+    let error = run_huddle(alice_home.path(), &["send", at, "let me in", "--timeout", "1"], "");
+    assert!(String::from_utf8_lossy(&error.stderr).contains("refused your key"));
+    succeeded(&run_huddle(bob_home.path(), &["join", at], ""));
+}

@@ -12,7 +12,7 @@ use crate::protocol::{Address, DirectoryRequest, REGISTERED, Reply, decode, json
 use crate::serve::{ReplyFrames, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{RegistrationStore, StoreConfig, StoreError};
-use crate::transport::{self, RouterOptions, Security};
+use crate::transport::{self, AllowList, RouterOptions, Security};
 use std::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -70,6 +70,8 @@ pub struct DirectoryConfig {
     pub bind: String,
     pub store: StoreConfig,
     pub security: Security,
+    /// Under CURVE, the only keys admitted (`--allow`).
+    pub allow: Option<AllowList>,
     pub admission: Admission,
 }
 
@@ -88,6 +90,7 @@ impl DirectoryServer {
         let key = config.security.public_key();
         let options = RouterOptions {
             security: config.security.clone(),
+            allow: config.allow.clone(),
             max_frame_bytes: Some(MAX_REQUEST_BYTES),
             ..RouterOptions::default()
         };

@@ -13,7 +13,7 @@ use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, WireMessage
 use crate::serve::{ReplyFrames, Service, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{GroupStore, StoreConfig, StoreError, StoredMessage};
-use crate::transport::{self, RouterOptions, Security};
+use crate::transport::{self, AllowList, RouterOptions, Security};
 use std::collections::HashMap;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -34,6 +34,8 @@ pub struct GroupConfig {
     pub store: StoreConfig,
     /// Plaintext, or CURVE with the group's key pair.
     pub security: Security,
+    /// Under CURVE, the only keys admitted (`--allow`): a private group.
+    pub allow: Option<AllowList>,
     pub limits: Limits,
 }
 
@@ -64,6 +66,8 @@ struct Group {
     /// Committed messages not yet pushed to the subscribers.
     unpushed: Vec<StoredMessage>,
     last_push: Instant,
+    /// The allow-list of a private group, and the version of it last seen.
+    allow: Option<(u64, AllowList)>,
 }
 
 impl GroupServer {
@@ -72,6 +76,7 @@ impl GroupServer {
         let store = config.store.open_group()?;
         let options = RouterOptions {
             security: config.security.clone(),
+            allow: config.allow.clone(),
             max_frame_bytes: Some(MAX_FRAME_BYTES),
             send_hwm: Some(PUSH_HWM),
         };
@@ -85,6 +90,7 @@ impl GroupServer {
             subscriptions: Subscriptions::default(),
             unpushed: Vec::new(),
             last_push: Instant::now(),
+            allow: config.allow.clone().map(|allow| (allow.generation(), allow)),
         };
         Ok(GroupServer { address, socket, group })
     }
@@ -117,6 +123,7 @@ enum Slot {
 
 impl Group {
     fn apply_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames> {
+        self.follow_allow_list();
         let mut in_flight: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut requests: Vec<(Envelope, Slot)> = batch
             .into_iter()
@@ -126,6 +133,7 @@ impl Group {
             })
             .collect();
         let mut batch = Batch::new(&self.limits, &self.subscriptions, timestamp::now());
+        batch.allow = self.allow.as_ref().map(|(_, allow)| allow);
         match apply_in_one_transaction(self.store.as_mut(), &mut requests, &mut batch) {
             Ok(()) => {
                 let Batch { effects, stored, instant, .. } = batch;
@@ -161,6 +169,16 @@ impl Group {
                 envelope.reply(reply.encode())
             })
             .collect()
+    }
+
+    /// A key taken off a private group's allow-list is pushed nothing more.
+    fn follow_allow_list(&mut self) {
+        let Some((seen, allow)) = &mut self.allow else { return };
+        let generation = allow.generation();
+        if generation != *seen {
+            *seen = generation;
+            self.subscriptions.retain_users(|user| allow.allows_user(user));
+        }
     }
 
     /// Reads a request, or answers it at once when it cannot be read or its
@@ -319,6 +337,7 @@ mod tests {
             subscriptions: Subscriptions::default(),
             unpushed: Vec::new(),
             last_push: Instant::now(),
+            allow: None,
         }
     }
 

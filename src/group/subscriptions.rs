@@ -36,6 +36,11 @@ impl Subscriptions {
         self.by_route.remove(route);
     }
 
+    /// Keeps only the subscriptions of users for whom `keep` holds.
+    pub fn retain_users(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.by_route.retain(|_, (user, _)| keep(user));
+    }
+
     /// Drops every subscription of `user` (who left the group).
     pub fn forget_user(&mut self, user: &str) {
         self.by_route.retain(|_, (subscriber, _)| subscriber != user);

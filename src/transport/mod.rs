@@ -11,10 +11,12 @@
 //! linger 0: a process that stops never waits to deliver to a peer that is
 //! gone.
 
+mod allow;
 mod requester;
 mod security;
 mod zap;
 
+pub use allow::AllowList;
 pub use requester::{DEFAULT_TIMEOUT, DEFAULT_TRIES, RequestError, Requester};
 pub use security::{Security, is_loopback};
 
@@ -32,6 +34,8 @@ pub const HANDSHAKE_TIMEOUT_MS: i32 = 5_000;
 pub struct RouterOptions {
     /// Plaintext, or CURVE with the server's key pair.
     pub security: Security,
+    /// Under CURVE, the only keys admitted (`None`: every key).
+    pub allow: Option<AllowList>,
     /// The largest frame taken at all: a peer sending more is cut off by
     /// ZeroMQ before the frame is held in memory.
     pub max_frame_bytes: Option<i64>,
@@ -60,7 +64,7 @@ pub fn bind_router(
         zap::ensure_running(context)?;
         socket.set_curve_server(true)?;
         socket.set_curve_secretkey(keys.secret())?;
-        socket.set_zap_domain("huddle")?;
+        socket.set_zap_domain(&zap::domain_for(options.allow.as_ref()))?;
     }
     socket.bind(&endpoint)?;
     let address = bound_address(&socket).unwrap_or(Address { host: endpoint, port: 0, key: None });
@@ -102,6 +106,12 @@ pub fn connect_with(
     options: ConnectOptions,
 ) -> Result<zmq::Socket, zmq::Error> {
     let socket = context.socket(kind)?;
+    configure_and_connect(&socket, address, options)?;
+    Ok(socket)
+}
+
+/// Gives `socket` its options and keys, then connects it to `address`.
+fn configure_and_connect(socket: &zmq::Socket, address: &Address, options: ConnectOptions) -> Result<(), zmq::Error> {
     socket.set_linger(0)?;
     if let Some(hwm) = options.receive_hwm {
         socket.set_rcvhwm(hwm)?;
@@ -119,8 +129,7 @@ pub fn connect_with(
         socket.set_curve_publickey(&keys.public.bytes())?;
         socket.set_curve_secretkey(keys.secret())?;
     }
-    socket.connect(&address.endpoint())?;
-    Ok(socket)
+    socket.connect(&address.endpoint())
 }
 
 /// A PAIR socket receiving `socket`'s connection events (`events`, a mask

@@ -31,6 +31,8 @@ pub enum RequestError {
     Transport { kind: &'static str, address: Address, source: zmq::Error },
     #[error("cannot make a CURVE key pair: {0}")]
     Keys(std::io::Error),
+    #[error("{kind} {address} refused your key {key}: ask its operator to add it to the {kind}'s --allow file")]
+    KeyRefused { kind: &'static str, address: Address, key: crate::keys::PublicKey },
 }
 
 /// What to do about a peer that does not answer.
@@ -45,8 +47,28 @@ pub struct Requester {
     context: zmq::Context,
     timeout: Duration,
     tries: u32,
-    sockets: HashMap<Address, zmq::Socket>,
+    sockets: HashMap<Address, Connection>,
     keys: Option<Arc<KeyPair>>,
+}
+
+/// A REQ socket, and for a CURVE server the events of its handshakes.
+struct Connection {
+    socket: zmq::Socket,
+    handshakes: Option<zmq::Socket>,
+}
+
+impl Connection {
+    /// Whether a handshake since the last look was refused by the server's
+    /// authentication (its ZAP handler: our key is not allowed).
+    fn key_refused(&self) -> bool {
+        let Some(handshakes) = &self.handshakes else { return false };
+        let mut refused = false;
+        while let Ok(event) = handshakes.recv_multipart(zmq::DONTWAIT) {
+            let id = event.first().and_then(|frame| frame.get(..2)).map(|id| u16::from_le_bytes([id[0], id[1]]));
+            refused |= id.is_some_and(|id| zmq::SocketEvent::from_raw(id) == zmq::SocketEvent::HANDSHAKE_FAILED_AUTH);
+        }
+        refused
+    }
 }
 
 impl Requester {
@@ -90,11 +112,16 @@ impl Requester {
                 break;
             }
             let wait = per_try.min(deadline - now);
-            let socket = self.socket(kind, address)?;
-            socket.send(body, 0).map_err(transport)?;
-            let ready = socket.poll(zmq::POLLIN, wait.as_millis().max(1) as i64).map_err(transport)?;
+            let connection = self.connection(kind, address)?;
+            connection.socket.send(body, 0).map_err(transport)?;
+            let ready = connection.socket.poll(zmq::POLLIN, wait.as_millis().max(1) as i64).map_err(transport)?;
             if ready > 0 {
-                return socket.recv_bytes(0).map_err(transport);
+                return connection.socket.recv_bytes(0).map_err(transport);
+            }
+            if connection.key_refused() {
+                self.sockets.remove(address);
+                let key = self.keys()?.public.clone();
+                return Err(RequestError::KeyRefused { kind, address: address.clone(), key });
             }
             // No reply in time: this socket's state is unknown, start afresh.
             self.sockets.remove(address);
@@ -102,14 +129,23 @@ impl Requester {
         Err(RequestError::NoAnswer { kind, address: address.clone(), tries: self.tries, elapsed: started.elapsed() })
     }
 
-    fn socket(&mut self, kind: &'static str, address: &Address) -> Result<&zmq::Socket, RequestError> {
+    fn connection(&mut self, kind: &'static str, address: &Address) -> Result<&Connection, RequestError> {
         if !self.sockets.contains_key(address) {
             let keys = if address.key.is_some() { Some(self.keys()?) } else { None };
             let transport = |source| RequestError::Transport { kind, address: address.clone(), source };
+            let socket = self.context.socket(zmq::REQ).map_err(transport)?;
+            // Watched before it connects, so that no refusal goes unseen.
+            let handshakes = match keys {
+                Some(_) => {
+                    let failed = zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32;
+                    Some(super::monitor(&self.context, &socket, failed).map_err(transport)?)
+                }
+                None => None,
+            };
             let options = super::ConnectOptions { keys: keys.as_deref(), ..super::ConnectOptions::default() };
-            let socket = super::connect_with(&self.context, zmq::REQ, address, options).map_err(transport)?;
+            super::configure_and_connect(&socket, address, options).map_err(transport)?;
             socket.set_sndtimeo(self.timeout.as_millis() as i32).map_err(transport)?;
-            self.sockets.insert(address.clone(), socket);
+            self.sockets.insert(address.clone(), Connection { socket, handshakes });
         }
         Ok(&self.sockets[address])
     }

@@ -5,10 +5,38 @@
 //! clients but never say who they are.
 //!
 //! One handler serves a whole ZeroMQ context, on its own thread; it is
-//! started by the first CURVE server socket made in that context.
+//! started by the first CURVE server socket made in that context. A server
+//! with an allow-list has a ZAP domain of its own, and the handler refuses
+//! every key that list does not hold.
 
+use super::AllowList;
 use crate::keys::PublicKey;
-use tracing::debug;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use tracing::{debug, info};
+
+/// The domain of servers that admit every key.
+const OPEN_DOMAIN: &str = "huddle";
+/// The allow-lists of the private servers in this process, by ZAP domain.
+static PRIVATE: LazyLock<Mutex<HashMap<String, AllowList>>> = LazyLock::new(Mutex::default);
+
+/// The ZAP domain for a server admitting `allow` (every key when `None`).
+pub fn domain_for(allow: Option<&AllowList>) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let Some(allow) = allow else { return OPEN_DOMAIN.to_owned() };
+    let domain = format!("huddle-private-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    PRIVATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(domain.clone(), allow.clone());
+    domain
+}
+
+fn admits(domain: &[u8], key: &PublicKey) -> bool {
+    let private = PRIVATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    match private.get(String::from_utf8_lossy(domain).as_ref()) {
+        Some(allow) => allow.allows_key(key),
+        None => true,
+    }
+}
 
 /// Where libzmq sends ZAP requests, in every context.
 const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
@@ -45,6 +73,7 @@ fn serve(socket: &zmq::Socket) {
 /// The reply to one ZAP request: `[version, request_id, status, text, user_id, metadata]`.
 fn answer(request: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let request_id = request.get(1).cloned().unwrap_or_default();
+    let domain = request.get(2).map(Vec::as_slice).unwrap_or_default();
     let mechanism = request.get(5).map(Vec::as_slice);
     let credential = request.get(6);
     let status = |code: &str, text: &str, user_id: Vec<u8>| {
@@ -56,6 +85,10 @@ fn answer(request: &[Vec<u8>]) -> Vec<Vec<u8>> {
     match (mechanism, credential) {
         (Some(b"CURVE"), Some(key)) if key.len() == 32 => match zmq::z85_encode(key).ok().map(|z| PublicKey::parse(&z))
         {
+            Some(Ok(key)) if !admits(domain, &key) => {
+                info!(%key, "CURVE client refused: its key is not on the allow-list");
+                status("400", "key not allowed", Vec::new())
+            }
             Some(Ok(key)) => {
                 debug!(%key, "CURVE client authenticated");
                 status("200", "OK", key.as_str().as_bytes().to_vec())

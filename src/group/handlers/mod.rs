@@ -20,6 +20,7 @@ use crate::protocol::envelope::Peer;
 use crate::protocol::timestamp::Micros;
 use crate::protocol::{GroupRequest, Reply};
 use crate::store::{GroupStore, StoreError, StoredMessage};
+use crate::transport::AllowList;
 use std::time::Instant;
 
 /// What every handler may need besides its request: the batch it is part of.
@@ -34,6 +35,8 @@ pub struct Batch<'a> {
     pub effects: Vec<Effect>,
     /// Messages this batch stored, to push once it has committed.
     pub stored: Vec<StoredMessage>,
+    /// A private group's allow-list.
+    pub allow: Option<&'a AllowList>,
 }
 
 /// A change to the group's memory that waits for the batch's commit.
@@ -54,7 +57,15 @@ pub enum Effect {
 
 impl<'a> Batch<'a> {
     pub fn new(limits: &'a Limits, subscriptions: &'a Subscriptions, now: Micros) -> Batch<'a> {
-        Batch { now, instant: Instant::now(), limits, subscriptions, effects: Vec::new(), stored: Vec::new() }
+        Batch {
+            now,
+            instant: Instant::now(),
+            limits,
+            subscriptions,
+            effects: Vec::new(),
+            stored: Vec::new(),
+            allow: None,
+        }
     }
 
     /// How many subscriptions this batch adds so far.
@@ -86,7 +97,7 @@ pub fn apply(
             batch.limits.max_user_id_bytes
         )));
     }
-    if let Some(refusal) = claim_refused(user_uuid, peer) {
+    if let Some(refusal) = claim_refused(user_uuid, peer, batch.allow) {
         return Ok(refusal);
     }
     match request {
@@ -100,10 +111,16 @@ pub fn apply(
 }
 
 /// Under CURVE a user is their key: a request may only be made for the
-/// `user_uuid` derived from the key its connection authenticated with.
-fn claim_refused(user_uuid: &str, peer: &Peer) -> Option<Reply> {
+/// `user_uuid` derived from the key its connection authenticated with, and
+/// in a private group only while that key is on the allow-list.
+fn claim_refused(user_uuid: &str, peer: &Peer, allow: Option<&AllowList>) -> Option<Reply> {
     let key = peer.user_id.as_deref()?;
     let own = match PublicKey::parse(key) {
+        Ok(key) if allow.is_some_and(|allow| !allow.allows_key(&key)) => {
+            return Some(Reply::failed(format!(
+                "your key {key} is not allowed in this group: ask its operator to add it to the group's --allow file"
+            )));
+        }
         Ok(key) => key.user_uuid(),
         Err(_) => return Some(Reply::failed("the connection's key is not a CURVE public key")),
     };
