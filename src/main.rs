@@ -263,6 +263,9 @@ struct BenchFlags {
     /// Drive a bare ZeroMQ echo server instead: the transport's ceiling.
     #[arg(long)]
     echo: bool,
+    /// Start the group with --curve: every user a key pair, every frame encrypted.
+    #[arg(long, conflicts_with_all = ["echo", "group"])]
+    curve: bool,
     /// One JSON object a line instead of text.
     #[arg(long)]
     json: bool,
@@ -283,6 +286,7 @@ impl BenchFlags {
             duration: seconds(self.duration, "--duration")?,
             message_bytes: self.message_bytes,
             progress: bench::wants_progress(self.json),
+            curve: self.curve,
         })
     }
 }

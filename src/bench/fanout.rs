@@ -4,8 +4,9 @@
 //! send, through the durable commit, to the member's socket.
 
 use super::load::LoadResult;
+use super::users::Users;
 use crate::protocol::{Address, GroupRequest, Incoming, Membership, SendMessage, encode};
-use crate::transport::{self, ConnectOptions};
+use crate::transport::ConnectOptions;
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
 
@@ -19,21 +20,23 @@ pub struct FanoutResult {
     pub missed: u64,
 }
 
-/// Subscribes `members` connections, then sends `rate` messages a second for
-/// `duration` from `sender`, collecting every push.
+/// Subscribes a connection for each of `members` (user numbers), then sends
+/// `rate` messages a second for `duration` as user `sender`, collecting
+/// every push.
 pub fn run(
     group: &Address,
-    members: &[String],
-    sender: &str,
+    users: &Users,
+    members: &[usize],
+    sender: usize,
     rate: u64,
     duration: Duration,
 ) -> Result<FanoutResult, zmq::Error> {
     let context = zmq::Context::new();
     let mut sockets = Vec::with_capacity(members.len());
-    for member in members {
+    for &member in members {
         let unbounded = ConnectOptions { receive_hwm: Some(0), ..ConnectOptions::default() };
-        let socket = transport::connect_with(&context, zmq::DEALER, group, unbounded)?;
-        let subscribe = encode(&GroupRequest::Subscribe(Membership { user_uuid: member.clone() }));
+        let socket = users.connect(&context, zmq::DEALER, group, member, unbounded)?;
+        let subscribe = encode(&GroupRequest::Subscribe(Membership { user_uuid: users.id(member) }));
         socket.send_multipart([&b""[..], &subscribe], 0)?;
         sockets.push(socket);
     }
@@ -41,7 +44,8 @@ pub fn run(
     for socket in &sockets {
         socket.recv_multipart(0)?;
     }
-    let send_socket = transport::connect(&context, zmq::DEALER, group)?;
+    let send_socket = users.connect(&context, zmq::DEALER, group, sender, ConnectOptions::default())?;
+    let sender = users.id(sender);
 
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
@@ -56,7 +60,7 @@ pub fn run(
         if now < end && now >= next_send {
             let text = format!("{}", (now - started).as_micros());
             let request = encode(&GroupRequest::Send(SendMessage {
-                user_uuid: sender.to_owned(),
+                user_uuid: sender.clone(),
                 message: text,
                 msg_id: Some(crate::client::new_msg_id()),
             }));

@@ -5,8 +5,9 @@
 //! Requests go in the REQ envelope (an empty frame first), so any server a
 //! REQ client can talk to — huddle's, the seed's, a bare echo — can be driven.
 
+use super::users::Users;
 use crate::protocol::Address;
-use crate::transport;
+use crate::transport::ConnectOptions;
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ impl LoadResult {
 /// How to drive a server.
 pub struct Load<'a> {
     pub group: &'a Address,
+    /// Who the users are (names, or keys under CURVE).
+    pub identities: &'a Users,
     pub users: usize,
     pub window: usize,
     pub duration: Duration,
@@ -53,8 +56,8 @@ struct User {
 /// Runs the load until its duration is over or its total is answered.
 pub fn run(context: &zmq::Context, load: Load) -> Result<LoadResult, zmq::Error> {
     let mut users = Vec::with_capacity(load.users);
-    for _ in 0..load.users {
-        let socket = transport::connect(context, zmq::DEALER, load.group)?;
+    for user in 0..load.users {
+        let socket = load.identities.connect(context, zmq::DEALER, load.group, user, ConnectOptions::default())?;
         users.push(User { socket, sent_at: VecDeque::with_capacity(load.window), sent: 0 });
     }
     let total = load.total.unwrap_or(u64::MAX);

@@ -15,9 +15,11 @@ pub mod load;
 pub mod process;
 mod report;
 mod servers;
+mod users;
 
 pub use report::{Percentiles, Report};
 use servers::Servers;
+use users::Users;
 
 use crate::protocol::{GetMessages, GroupRequest, Membership, SendMessage, encode};
 use crate::transport;
@@ -48,14 +50,12 @@ pub struct Options {
     pub message_bytes: usize,
     /// Print a progress bar (at a terminal, without `--json`).
     pub progress: bool,
+    /// Start the group with `--curve`: every user a key pair, every frame encrypted.
+    pub curve: bool,
 }
 
 fn is_success(reply: &[u8]) -> bool {
     reply.starts_with(br#"{"response": "SUCCESS""#)
-}
-
-fn user_id(user: usize) -> String {
-    format!("bench-user-{user}")
 }
 
 /// A measured phase: drives `servers` and turns the result into a report.
@@ -92,6 +92,7 @@ impl Phase<'_> {
         let cpu_before = self.servers.watched.and_then(|w| w.cpu_time());
         let load = Load {
             group: &self.servers.address,
+            identities: &self.servers.users,
             users,
             window,
             duration: self.options.duration,
@@ -135,13 +136,17 @@ impl Phase<'_> {
     }
 }
 
-/// Makes every bench user a member (the seed's way: one REQ request each).
+/// Makes every bench user a member (the seed's way: one REQ request each,
+/// on the user's own connection, as CURVE needs).
 fn join_users(servers: &Servers, users: usize) -> io::Result<()> {
     let context = zmq::Context::new();
-    let socket = transport::connect(&context, zmq::REQ, &servers.address).map_err(io::Error::other)?;
-    socket.set_rcvtimeo(5000).map_err(io::Error::other)?;
     for user in 0..users {
-        let join = encode(&GroupRequest::Join(Membership { user_uuid: user_id(user) }));
+        let socket = servers
+            .users
+            .connect(&context, zmq::REQ, &servers.address, user, transport::ConnectOptions::default())
+            .map_err(io::Error::other)?;
+        socket.set_rcvtimeo(5000).map_err(io::Error::other)?;
+        let join = encode(&GroupRequest::Join(Membership { user_uuid: servers.users.id(user) }));
         socket.send(join, 0).map_err(io::Error::other)?;
         let reply = socket.recv_bytes(0).map_err(|e| io::Error::other(format!("no answer to joinGroup: {e}")))?;
         if !is_success(&reply) {
@@ -151,10 +156,10 @@ fn join_users(servers: &Servers, users: usize) -> io::Result<()> {
     Ok(())
 }
 
-fn send_request(message: &str) -> impl FnMut(usize, u64) -> Vec<u8> + '_ {
+fn send_request<'a>(users: &'a Users, message: &'a str) -> impl FnMut(usize, u64) -> Vec<u8> + 'a {
     move |user, _| {
         encode(&GroupRequest::Send(SendMessage {
-            user_uuid: user_id(user),
+            user_uuid: users.id(user),
             message: message.to_owned(),
             msg_id: Some(crate::client::new_msg_id()),
         }))
@@ -163,7 +168,7 @@ fn send_request(message: &str) -> impl FnMut(usize, u64) -> Vec<u8> + '_ {
 
 /// `send`: durable `sendMessage`s, as fast as the users can get them acknowledged.
 pub fn send(options: &Options) -> io::Result<Vec<Report>> {
-    let servers = Servers::start(&options.target)?;
+    let servers = Servers::start(options, options.users)?;
     let echo = matches!(options.target, Target::Echo);
     if !echo {
         join_users(&servers, options.users)?;
@@ -171,7 +176,8 @@ pub fn send(options: &Options) -> io::Result<Vec<Report>> {
     let message = "x".repeat(options.message_bytes);
     let phase = Phase { servers: &servers, options, mode: "send" };
     let accept: &dyn Fn(&[u8]) -> bool = if echo { &|_| true } else { &is_success };
-    let (result, cpu) = phase.run(options.users, options.window, None, &mut send_request(&message), accept)?;
+    let mut request = send_request(&servers.users, &message);
+    let (result, cpu) = phase.run(options.users, options.window, None, &mut request, accept)?;
     let report = Report {
         message_bytes: Some(options.message_bytes),
         ..phase.report(options.users, options.window, &result, cpu)
@@ -181,7 +187,10 @@ pub fn send(options: &Options) -> io::Result<Vec<Report>> {
 
 /// `join`: `joinGroup`s of ever new users.
 pub fn join(options: &Options) -> io::Result<Vec<Report>> {
-    let servers = Servers::start(&options.target)?;
+    if options.curve {
+        return Err(io::Error::other("join has no --curve: over CURVE a user is one key, and joins once"));
+    }
+    let servers = Servers::start(options, 0)?;
     let phase = Phase { servers: &servers, options, mode: "join" };
     let run_id = uuid::Uuid::new_v4();
     let mut request =
@@ -193,7 +202,7 @@ pub fn join(options: &Options) -> io::Result<Vec<Report>> {
 /// `get`: with a history of `history` messages, the latest ten (paged) and
 /// the whole history (the seed's form).
 pub fn get(options: &Options, history: u64) -> io::Result<Vec<Report>> {
-    let servers = Servers::start(&options.target)?;
+    let servers = Servers::start(options, options.users.max(1))?;
     join_users(&servers, options.users.max(1))?;
     let message = "x".repeat(options.message_bytes);
     let fill = Phase {
@@ -201,15 +210,17 @@ pub fn get(options: &Options, history: u64) -> io::Result<Vec<Report>> {
         options: &Options { duration: Duration::from_secs(3600), ..options.clone() },
         mode: "fill",
     };
-    let (filled, _) = fill.run(1, 128, Some(history), &mut send_request(&message), &is_success)?;
+    let (filled, _) = fill.run(1, 128, Some(history), &mut send_request(&servers.users, &message), &is_success)?;
     if filled.acknowledged < history {
         return Err(io::Error::other(format!("only {} of {history} messages were stored", filled.acknowledged)));
     }
+    let users = &servers.users;
     let latest = |user: usize, _| {
-        encode(&GroupRequest::Get(GetMessages { user_uuid: user_id(user), limit: Some(10), ..GetMessages::default() }))
+        encode(&GroupRequest::Get(GetMessages { user_uuid: users.id(user), limit: Some(10), ..GetMessages::default() }))
     };
-    let whole =
-        |user: usize, _| encode(&GroupRequest::Get(GetMessages { user_uuid: user_id(user), ..GetMessages::default() }));
+    let whole = |user: usize, _| {
+        encode(&GroupRequest::Get(GetMessages { user_uuid: users.id(user), ..GetMessages::default() }))
+    };
     let mut reports = Vec::new();
     for (mode, users, request) in [
         ("get-last-10", options.users, &mut { latest } as &mut dyn FnMut(usize, u64) -> Vec<u8>),
@@ -225,12 +236,12 @@ pub fn get(options: &Options, history: u64) -> io::Result<Vec<Report>> {
 /// `fanout`: `options.users` members watching while one user sends `rate`
 /// messages a second; deliveries a second and end-to-end latency.
 pub fn fanout(options: &Options, rate: u64) -> io::Result<Vec<Report>> {
-    let servers = Servers::start(&options.target)?;
+    let servers = Servers::start(options, options.users + 1)?;
     join_users(&servers, options.users + 1)?;
-    let members: Vec<String> = (1..=options.users).map(user_id).collect();
+    let members: Vec<usize> = (1..=options.users).collect();
     let cpu_before = servers.watched.and_then(|w| w.cpu_time());
     let result =
-        fanout::run(&servers.address, &members, &user_id(0), rate, options.duration).map_err(io::Error::other)?;
+        fanout::run(&servers.address, &servers.users, &members, 0, rate, options.duration).map_err(io::Error::other)?;
     let cpu_after = servers.watched.and_then(|w| w.cpu_time());
     let phase = Phase { servers: &servers, options, mode: "fanout" };
     let cpu = match (cpu_before, cpu_after) {
@@ -271,7 +282,16 @@ pub fn fsync(dir: Option<PathBuf>, duration: Duration) -> io::Result<Vec<Report>
 
 /// `idle`: the CPU a directory and a group use while nobody talks.
 pub fn idle(duration: Duration) -> io::Result<String> {
-    let servers = Servers::start(&Target::StartHere)?;
+    let options = Options {
+        target: Target::StartHere,
+        users: 0,
+        window: 1,
+        duration,
+        message_bytes: 0,
+        progress: false,
+        curve: false,
+    };
+    let servers = Servers::start(&options, 0)?;
     let watched: Vec<Watched> = servers.processes.iter().map(|p| Watched { pid: p.pid() }).collect();
     // Let start-up settle, then measure.
     std::thread::sleep(Duration::from_secs(1));

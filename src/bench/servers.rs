@@ -1,8 +1,9 @@
 //! The servers a bench run drives: started here in a temporary directory
 //! (a directory and a group, or a bare echo), or already running elsewhere.
 
-use super::Target;
 use super::process::Watched;
+use super::users::Users;
+use super::{Options, Target};
 use crate::protocol::Address;
 use crate::spawn::{SpawnedServer, huddle_command};
 use std::io;
@@ -13,17 +14,27 @@ pub(super) struct Servers {
     pub(super) described: String,
     pub(super) watched: Option<Watched>,
     pub(super) processes: Vec<SpawnedServer>,
+    /// Who the bench's users are: names, or key pairs under CURVE.
+    pub(super) users: Users,
     _data: Option<tempfile::TempDir>,
 }
 
 impl Servers {
-    pub(super) fn start(target: &Target) -> io::Result<Servers> {
+    /// Starts (or finds) what `options` drives, with `users` users for it.
+    pub(super) fn start(options: &Options, users: usize) -> io::Result<Servers> {
+        let mut servers = Self::start_target(&options.target, options.curve)?;
+        servers.users = Users::for_group(&servers.address, users)?;
+        Ok(servers)
+    }
+
+    fn start_target(target: &Target, curve: bool) -> io::Result<Servers> {
         match target {
             Target::Group { address, pid } => Ok(Servers {
                 address: Address::parse(address).map_err(io::Error::other)?,
                 described: format!("group {address}"),
                 watched: pid.map(|pid| Watched { pid }),
                 processes: Vec::new(),
+                users: Users::none(),
                 _data: None,
             }),
             Target::StartHere => {
@@ -35,12 +46,16 @@ impl Servers {
                 group
                     .args(["group", "bench", "127.0.0.1:0", "--directory", &directory.address, "--data"])
                     .arg(data.path().join("group"));
+                if curve {
+                    group.arg("--curve");
+                }
                 let group = SpawnedServer::start(quiet(group))?;
                 Ok(Servers {
                     address: Address::parse(&group.address).map_err(io::Error::other)?,
-                    described: "huddle group".into(),
+                    described: if curve { "huddle group (CURVE)".into() } else { "huddle group".into() },
                     watched: Some(Watched { pid: group.pid() }),
                     processes: vec![directory, group],
+                    users: Users::none(),
                     _data: Some(data),
                 })
             }
@@ -53,6 +68,7 @@ impl Servers {
                     described: "zeromq echo".into(),
                     watched: Some(Watched { pid: echo.pid() }),
                     processes: vec![echo],
+                    users: Users::none(),
                     _data: None,
                 })
             }
