@@ -31,12 +31,15 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ), duration ${DURATION}s per row"
 "$huddle" bench send --echo --users "$USERS" --duration "$DURATION"
 "$huddle" bench send --users "$USERS" --duration "$DURATION"
 "$huddle" bench send --users 1 --duration "$DURATION"
+"$huddle" bench send --curve --users "$USERS" --duration "$DURATION"
+"$huddle" bench send --curve --users 1 --duration "$DURATION"
 "$huddle" bench join --users "$USERS" --duration "$DURATION"
 "$huddle" bench get --users 8 --duration "$DURATION" --history 1000
 "$huddle" bench get --users 8 --duration "$DURATION" --history "$BIG_HISTORY"
 for members in 10 100 1000; do
     "$huddle" bench fanout --users "$members" --rate 1000 --duration "$DURATION"
 done
+"$huddle" bench fanout --curve --users 100 --rate 1000 --duration "$DURATION"
 "$huddle" bench idle --duration 10
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -1,7 +1,7 @@
 //! `getMessage` with a timestamp is one step down the time index and then a
 //! range of seqs: its cost follows what it returns, not the history's size.
 
-use huddle::store::{BACKWARD_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, GroupStore, Page, SqliteStore};
+use huddle::store::{BACKWARD_SQL, DUPLICATE_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, GroupStore, Page, SqliteStore};
 use rusqlite::StatementStatus;
 
 fn plan(store: &SqliteStore, sql: &str) -> String {
@@ -24,6 +24,20 @@ fn the_time_filter_uses_the_time_index_and_pages_use_seq_ranges() {
         assert!(range.contains("USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), "plan:\n{range}");
         assert!(!range.contains("TEMP B-TREE"), "no sort step:\n{range}");
     }
+}
+
+#[test]
+fn the_duplicate_check_uses_the_index_that_grows_at_one_end() {
+    // Message ids are time-ordered; an index that starts with the sender
+    // would take new entries on one page per sender per commit, and cost a
+    // third of the durable send rate (measured: 18k/s against 12k/s).
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let duplicate = plan(&store, DUPLICATE_SQL);
+    assert!(
+        duplicate.contains("USING INDEX messages_by_id_and_sender (msg_id=? AND user_uuid=?)"),
+        "plan:\n{duplicate}"
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@ mod registrations;
 mod sqlite;
 
 pub use registrations::{RegistrationStore, SavedRegistration, SqliteRegistrations};
-pub use sqlite::{BACKWARD_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, SCHEMA_VERSION, SqliteStore};
+pub use sqlite::{BACKWARD_SQL, DUPLICATE_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, SCHEMA_VERSION, SqliteStore};
 
 use crate::protocol::timestamp::Micros;
 use std::fmt;

@@ -30,9 +30,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX messages_by_time ON messages (at);
      CREATE INDEX messages_by_id ON messages (msg_id) WHERE msg_id IS NOT NULL;",
     // 2: a message id is unique per sender, as the database itself now
-    // enforces; the index answers the duplicate check on both columns.
+    // enforces; the index answers the duplicate check on both columns. Its
+    // first column is the id, which is time-ordered (UUID v7): new entries
+    // land at one end of the index, not on one page per sender per commit.
     "DROP INDEX messages_by_id;
-     CREATE UNIQUE INDEX messages_by_sender_id ON messages (user_uuid, msg_id) WHERE msg_id IS NOT NULL;",
+     CREATE UNIQUE INDEX messages_by_id_and_sender ON messages (msg_id, user_uuid) WHERE msg_id IS NOT NULL;",
 ];
 
 /// The schema this huddle writes, in `PRAGMA user_version`.
@@ -46,6 +48,10 @@ pub const FORWARD_SQL: &str =
     "SELECT seq, user_uuid, body, at FROM messages WHERE seq >= ?1 AND seq < ?2 ORDER BY seq LIMIT ?3";
 pub const BACKWARD_SQL: &str =
     "SELECT seq, user_uuid, body, at FROM messages WHERE seq >= ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3";
+
+/// A message id this sender already used: its seq, and whether its text
+/// was the same.
+pub const DUPLICATE_SQL: &str = "SELECT seq, body = ?3 FROM messages WHERE msg_id = ?2 AND user_uuid = ?1";
 
 /// The database file inside a group's data directory.
 pub const DATABASE_FILE: &str = "group.sqlite3";
@@ -249,9 +255,7 @@ impl GroupStore for SqliteStore {
         at: Micros,
     ) -> Result<Appended, StoreError> {
         if let Some(msg_id) = msg_id {
-            let mut statement = self
-                .connection
-                .prepare_cached("SELECT seq, body = ?3 FROM messages WHERE user_uuid = ?1 AND msg_id = ?2")?;
+            let mut statement = self.connection.prepare_cached(DUPLICATE_SQL)?;
             let known: Option<(i64, bool)> =
                 statement.query_row([user_uuid, msg_id, body], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
             match known {
