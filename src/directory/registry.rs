@@ -19,6 +19,10 @@ use crate::store::SavedRegistration;
 use crate::transport::is_loopback;
 use std::time::{Duration, Instant};
 
+/// A group silent this long is forgotten, in memory and on disk: a
+/// directory does not keep the dead (or the fake) forever.
+pub const FORGET_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// A heartbeating group missing this many intervals in a row is unlisted.
 pub const SILENT_HEARTBEATS: u32 = 3;
 /// Heartbeat intervals outside these bounds are taken as the nearest bound.
@@ -40,6 +44,9 @@ struct Entry {
     liveness: Liveness,
     /// The key it registered with, over CURVE.
     key: Option<PublicKey>,
+    /// When it was last heard from or answered a probe (for a restored
+    /// entry: when the directory started).
+    last_alive: Instant,
 }
 
 impl Entry {
@@ -130,6 +137,7 @@ impl Registry {
             .map(|saved| Entry {
                 liveness: liveness(saved.heartbeat_ms, None),
                 key: saved.key.and_then(|key| PublicKey::parse(&key).ok()),
+                last_alive: Instant::now(),
                 address: saved.address,
                 name: saved.name,
             })
@@ -195,8 +203,15 @@ impl Registry {
                 entry.name = name;
                 entry.liveness = liveness;
                 entry.key = key;
+                entry.last_alive = now;
             }
-            None => self.entries.push(Entry { address: registration.address.to_owned(), name, liveness, key }),
+            None => self.entries.push(Entry {
+                address: registration.address.to_owned(),
+                name,
+                liveness,
+                key,
+                last_alive: now,
+            }),
         }
     }
 
@@ -223,16 +238,32 @@ impl Registry {
             .collect()
     }
 
-    /// Records a probe's outcome; `true` when it changed the group's state.
-    pub fn probed(&mut self, address: &str, answering: bool) -> bool {
-        let entry = self.entries.iter_mut().find(|entry| entry.address == address);
-        match entry {
-            Some(Entry { liveness: Liveness::Probed { answering: known }, .. }) if *known != answering => {
+    /// Records a probe's outcome at `now`; `true` when it changed the
+    /// group's state.
+    pub fn probed(&mut self, address: &str, answering: bool, now: Instant) -> bool {
+        let Some(entry) = self.entries.iter_mut().find(|entry| entry.address == address) else { return false };
+        if answering {
+            entry.last_alive = now;
+        }
+        match &mut entry.liveness {
+            Liveness::Probed { answering: known } if *known != answering => {
                 *known = answering;
                 true
             }
             _ => false,
         }
+    }
+
+    /// The addresses of groups silent for [`FORGET_AFTER`] at `now`.
+    pub fn long_dead(&self, now: Instant) -> Vec<String> {
+        let dead =
+            |entry: &&Entry| !entry.is_alive(now) && now.saturating_duration_since(entry.last_alive) >= FORGET_AFTER;
+        self.entries.iter().filter(dead).map(|entry| entry.address.clone()).collect()
+    }
+
+    /// Forgets the group at `address` (removed from disk first).
+    pub fn forget(&mut self, address: &str) {
+        self.entries.retain(|entry| entry.address != address);
     }
 }
 
@@ -344,15 +375,33 @@ mod tests {
     }
 
     #[test]
+    fn a_group_silent_for_a_week_is_forgotten() {
+        let mut registry = Registry::default();
+        let start = Instant::now();
+        registry.register(&plain("gone", "h:1", Some(2000)), start);
+        registry.register(&plain("probed", "h:2", None), start);
+        registry.register(&plain("alive", "h:3", Some(2000)), start);
+        registry.probed("h:2", false, start);
+        let later = start + FORGET_AFTER;
+        registry.register(&plain("alive", "h:3", Some(2000)), later);
+        assert!(registry.long_dead(later - Duration::from_secs(1)).is_empty(), "not yet");
+        assert_eq!(registry.long_dead(later), ["h:1", "h:2"]);
+        registry.forget("h:1");
+        registry.forget("h:2");
+        assert_eq!(registry.list(later, false), ["alive - h:3"]);
+        assert!(registry.change(&plain("gone", "h:1", Some(2000))).unwrap().is_some(), "a forgotten group may return");
+    }
+
+    #[test]
     fn a_probed_group_is_listed_while_it_answers() {
         let mut registry = Registry::default();
         let now = Instant::now();
         registry.register(&plain("seed", "h:1", None), now);
         registry.register(&plain("huddle", "h:2", Some(2000)), now);
         assert_eq!(registry.probe_targets(), ["h:1"]);
-        assert!(registry.probed("h:1", false));
+        assert!(registry.probed("h:1", false, now));
         assert_eq!(registry.list(now, false), ["huddle - h:2"]);
-        assert!(registry.probed("h:1", true));
+        assert!(registry.probed("h:1", true, now));
         assert_eq!(registry.list(now, false), ["seed - h:1", "huddle - h:2"]);
     }
 
@@ -366,7 +415,7 @@ mod tests {
         let now = Instant::now();
         assert!(registry.list(now, false).is_empty());
         assert_eq!(registry.probe_targets(), ["h:1"]);
-        registry.probed("h:1", true);
+        registry.probed("h:1", true, now);
         registry.register(&plain("huddle", "h:2", Some(2000)), now);
         assert_eq!(registry.list(now, false), ["seed - h:1", "huddle - h:2"]);
     }

@@ -13,7 +13,7 @@ use crate::serve::{ReplyFrames, serve};
 use crate::shutdown::Shutdown;
 use crate::store::{RegistrationStore, StoreConfig, StoreError};
 use crate::transport::{self, AllowList, RouterOptions, Security};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 /// Why a registration is not acknowledged.
@@ -45,6 +45,26 @@ fn register(
         info!(group = registration.name, address = registration.address, key = ?registration.key, "group registered");
     }
     Ok(change.is_some())
+}
+
+/// How often the directory looks for groups to forget.
+const FORGET_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Forgets the groups silent for [`super::registry::FORGET_AFTER`]: on disk
+/// first, then in memory. `true` when any was forgotten.
+fn forget_long_dead(registry: &mut Registry, saved: &mut dyn RegistrationStore, now: Instant) -> bool {
+    let mut forgot = false;
+    for address in registry.long_dead(now) {
+        match saved.remove(&address) {
+            Ok(()) => {
+                info!(%address, "group silent for a week: forgotten");
+                registry.forget(&address);
+                forgot = true;
+            }
+            Err(error) => warn!(%address, %error, "cannot forget a long-dead group; trying again later"),
+        }
+    }
+    forgot
 }
 
 /// Requests handled per wake-up at most.
@@ -112,14 +132,19 @@ impl DirectoryServer {
         let DirectoryServer { context, socket, mut registry, mut saved, .. } = self;
         let prober = Prober::start(context);
         prober.set_targets(registry.probe_targets());
+        let mut next_forget = Instant::now();
         serve(&socket, shutdown, MAX_BATCH, &mut |batch: Vec<Envelope>| {
+            let now = Instant::now();
             for (address, answered) in prober.outcomes() {
-                if registry.probed(&address, answered) {
+                if registry.probed(&address, answered, now) {
                     info!(%address, answered, "probed group changed state");
                 }
             }
-            let now = Instant::now();
             let mut targets_changed = false;
+            if now >= next_forget {
+                next_forget = now + FORGET_CHECK_INTERVAL;
+                targets_changed |= forget_long_dead(&mut registry, saved.as_mut(), now);
+            }
             let replies = batch
                 .into_iter()
                 .map(|envelope| answer(&mut registry, saved.as_mut(), &mut targets_changed, envelope, now))

@@ -41,6 +41,8 @@ pub trait RegistrationStore {
     /// Records a registration, keeping an address's first position. When
     /// this returns `Ok`, it survives a crash.
     fn save(&mut self, registration: &SavedRegistration) -> Result<(), StoreError>;
+    /// Forgets the registration of `address`.
+    fn remove(&mut self, address: &str) -> Result<(), StoreError>;
 }
 
 /// [`RegistrationStore`] on SQLite: WAL, `synchronous=FULL`.
@@ -88,6 +90,11 @@ impl RegistrationStore for SqliteRegistrations {
         statement.execute(params![registration.address, registration.name, heartbeat_ms, registration.key])?;
         Ok(())
     }
+
+    fn remove(&mut self, address: &str) -> Result<(), StoreError> {
+        self.connection.prepare_cached("DELETE FROM registrations WHERE address = ?1")?.execute([address])?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +115,8 @@ mod tests {
             store.save(&saved("h:1", "a", None)).unwrap();
             store.save(&saved("h:2", "b", Some(2000))).unwrap();
             store.save(&saved("h:1", "renamed", None)).unwrap();
+            store.save(&saved("h:3", "forgotten", None)).unwrap();
+            store.remove("h:3").unwrap();
         }
         let store = SqliteRegistrations::open(dir.path()).unwrap();
         assert_eq!(store.load().unwrap(), [saved("h:1", "renamed", None), saved("h:2", "b", Some(2000))]);
