@@ -14,9 +14,11 @@
 //!
 //! What crosses the wire is defined once, in [`protocol`]: the seed's JSON
 //! shapes byte for byte, with huddle's extensions as optional fields. Every
-//! socket is made in [`transport`]. Both servers run the same
-//! single-threaded poll loop ([`serve`]) and stop cleanly through
-//! [`shutdown`]; what they keep is behind the traits of [`store`].
+//! socket is made in [`transport`], which speaks plaintext on loopback and
+//! CURVE elsewhere, with the key pairs of [`keys`]: over CURVE a user is
+//! their key. Both servers run the same single-threaded poll loop ([`serve`])
+//! and stop cleanly through [`shutdown`]; what they keep is behind the
+//! traits of [`store`].
 
 #[cfg(feature = "bench")]
 pub mod bench;
