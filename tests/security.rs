@@ -296,3 +296,30 @@ fn a_private_group_admits_only_the_keys_it_allows_and_follows_its_file() {
     assert!(String::from_utf8_lossy(&error.stderr).contains("refused your key"));
     succeeded(&run_huddle(bob_home.path(), &["join", at], ""));
 }
+
+#[test]
+fn a_private_directory_lists_groups_only_to_the_keys_it_allows() {
+    let (alice_home, bob_home) = (home(), home());
+    let alice = KeyPair::load_or_create(&alice_home.path().join("config/huddle")).unwrap();
+    let bob = KeyPair::load_or_create(&bob_home.path().join("config/huddle")).unwrap();
+    let allow = alice_home.path().join("allow");
+    std::fs::write(&allow, format!("{}\n", alice.public)).unwrap();
+    let mut command = common::huddle(alice_home.path());
+    command.args(["directory", "--bind", "127.0.0.1:0", "--curve", "--allow"]).arg(&allow);
+    command.arg("--data").arg(alice_home.path().join("directory"));
+    let directory = start_server(command);
+    let d = directory.address.as_str();
+
+    assert!(listed(alice_home.path(), d).is_empty(), "alice is let in (and nothing is listed yet)");
+    let refused = run_huddle(bob_home.path(), &["groups", "--directory", d, "--timeout", "1"], "");
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(error.contains(&format!("directory {d} refused your key {}", bob.public)), "{error}");
+
+    let context = zmq::Context::new();
+    let open = curve_peer(&context, &Address::parse(d).unwrap(), &alice);
+    let list = r#"{"action": "get_group_list", "user_uuid": "u"}"#;
+    assert_eq!(ask(&open, list).unwrap(), "[]");
+    std::fs::write(&allow, format!("{}\n", bob.public)).unwrap();
+    let reply = ask(&open, list).unwrap();
+    assert!(reply.contains("is not allowed by this directory"), "{reply}");
+}

@@ -101,6 +101,7 @@ pub struct DirectoryServer {
     address: Address,
     registry: Registry,
     saved: Box<dyn RegistrationStore + Send>,
+    allow: Option<AllowList>,
 }
 
 impl DirectoryServer {
@@ -119,7 +120,8 @@ impl DirectoryServer {
         let address = address.with_key(key);
         let saved = config.store.open_registrations()?;
         let registry = Registry::restore(saved.load()?, config.admission.clone());
-        Ok(DirectoryServer { context: context.clone(), socket, address, registry, saved })
+        let allow = config.allow.clone();
+        Ok(DirectoryServer { context: context.clone(), socket, address, registry, saved, allow })
     }
 
     pub fn address(&self) -> &Address {
@@ -129,7 +131,7 @@ impl DirectoryServer {
     /// Serves until `shutdown` is triggered.
     pub fn run(self, shutdown: &Shutdown) -> Result<(), DirectoryError> {
         info!(address = %self.address, "directory serving");
-        let DirectoryServer { context, socket, mut registry, mut saved, .. } = self;
+        let DirectoryServer { context, socket, mut registry, mut saved, allow, .. } = self;
         let prober = Prober::start(context);
         prober.set_targets(registry.probe_targets());
         let mut next_forget = Instant::now();
@@ -147,7 +149,10 @@ impl DirectoryServer {
             }
             let replies = batch
                 .into_iter()
-                .map(|envelope| answer(&mut registry, saved.as_mut(), &mut targets_changed, envelope, now))
+                .map(|envelope| match refused_key(allow.as_ref(), &envelope) {
+                    Some(refusal) => envelope.reply(refusal),
+                    None => answer(&mut registry, saved.as_mut(), &mut targets_changed, envelope, now),
+                })
                 .collect::<Vec<ReplyFrames>>();
             if targets_changed {
                 prober.set_targets(registry.probe_targets());
@@ -157,6 +162,16 @@ impl DirectoryServer {
         info!("directory stopped");
         Ok(())
     }
+}
+
+/// The refusal of a request whose key a private directory no longer allows
+/// (a new connection with such a key is refused at its handshake).
+fn refused_key(allow: Option<&AllowList>, envelope: &Envelope) -> Option<Vec<u8>> {
+    let key = PublicKey::parse(envelope.peer.user_id.as_deref()?).ok()?;
+    (!allow?.allows_key(&key)).then(|| {
+        let error = format!("your key {key} is not allowed by this directory: ask its operator to add it to --allow");
+        Reply::failed(error).encode()
+    })
 }
 
 fn answer(
