@@ -19,9 +19,22 @@ fn data_dir() -> PathBuf {
     project().map(|dirs| dirs.data_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".huddle"))
 }
 
-/// `$XDG_DATA_HOME/huddle/groups/NAME`.
+/// `$XDG_DATA_HOME/huddle/groups/NAME`, NAME made one folder name.
+///
+/// Older huddles made a name's folder by replacing every unusual character
+/// with `_`, so `a/b`, `a\b` and `a_b` shared one; names now map one to one.
+/// A group whose data sits in such an older folder finds it there and moves
+/// it to its own folder, once.
 pub fn group_data_dir(name: &str) -> PathBuf {
-    data_dir().join("groups").join(folder_name(name))
+    let groups = data_dir().join("groups");
+    let dir = groups.join(folder_name(name));
+    let legacy = groups.join(legacy_folder_name(name));
+    if legacy != dir && !dir.exists() && legacy.is_dir() {
+        // Moving is a convenience: should it fail, the group starts afresh
+        // in its own folder, and the old data stays where it was.
+        let _ = std::fs::rename(&legacy, &dir);
+    }
+    dir
 }
 
 /// `$XDG_DATA_HOME/huddle/directory/PORT`: one per port, so that two
@@ -30,8 +43,29 @@ pub fn directory_data_dir(port: u16) -> PathBuf {
     data_dir().join("directory").join(port.to_string())
 }
 
-/// A group name made safe as one folder name.
+/// A group name as one folder name, one to one: letters, digits, `-`, `_`
+/// and `.` stay (but a leading `.`), every other character is written as
+/// `%` and the hex of its UTF-8 bytes, `%` itself included.
 fn folder_name(name: &str) -> String {
+    if name.is_empty() {
+        return "%".to_owned();
+    }
+    let mut folder = String::with_capacity(name.len());
+    for (index, c) in name.chars().enumerate() {
+        if c.is_alphanumeric() || "-_".contains(c) || (c == '.' && index > 0) {
+            folder.push(c);
+        } else {
+            let mut bytes = [0; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                folder.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    folder
+}
+
+/// The folder older huddles used for a name.
+fn legacy_folder_name(name: &str) -> String {
     let safe: String = name.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
     if safe.is_empty() || safe.starts_with('.') { format!("_{safe}") } else { safe }
 }
@@ -41,9 +75,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn group_names_become_single_folders() {
-        assert_eq!(folder_name("Cool Group"), "Cool_Group");
-        assert_eq!(folder_name("../etc"), "_.._etc");
-        assert_eq!(folder_name(""), "_");
+    fn group_names_become_single_folders_one_to_one() {
+        assert_eq!(folder_name("lobby"), "lobby");
+        assert_eq!(folder_name("Cool Group"), "Cool%20Group");
+        assert_eq!(folder_name("../etc"), "%2E.%2Fetc");
+        assert_eq!(folder_name("é-v1.2"), "é-v1.2");
+        assert_eq!(folder_name(""), "%");
+        let names = ["a/b", "a\\b", "a_b", "a%2Fb", "a b", "a_b ", ".", ".."];
+        let folders: std::collections::HashSet<String> = names.iter().map(|name| folder_name(name)).collect();
+        assert_eq!(folders.len(), names.len(), "no two names share a folder: {folders:?}");
+        assert!(folders.iter().all(|folder| !folder.contains('/') && folder != "." && folder != ".."));
     }
 }

@@ -87,3 +87,22 @@ fn kill_9_under_concurrent_senders_loses_no_acknowledged_message() {
         assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "sender {sender} in order: {numbers:?}");
     }
 }
+
+#[test]
+fn a_group_finds_its_data_in_the_folder_an_older_huddle_gave_it() {
+    let home = home();
+    let legacy = home.path().join("data/huddle/groups/Cool_Group");
+    {
+        let group = start_server(group_command(home.path(), "Cool Group", "127.0.0.1:0", "127.0.0.1:1", &legacy));
+        let peer = Peer::req(&group.address);
+        assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
+        assert_eq!(peer.ask_str(&seed::send("u", "kept across the upgrade")), seed::SUCCESS);
+    }
+    let mut command = common::huddle(home.path());
+    command.args(["group", "Cool Group", "127.0.0.1:0", "--directory", "127.0.0.1:1"]);
+    let group = start_server(command);
+    let peer = Peer::req(&group.address);
+    assert!(peer.ask_str(&seed::get("u", None)).contains("kept across the upgrade"));
+    assert!(home.path().join("data/huddle/groups/Cool%20Group/group.sqlite3").exists(), "moved to its own folder");
+    assert!(!legacy.exists());
+}
