@@ -8,9 +8,14 @@
 //! the loop sleeps until a request comes. A stop asked through [`Shutdown`]
 //! ends the loop between batches, so every request taken in is answered.
 
+use crate::protocol::ProtocolError;
 use crate::protocol::envelope::Envelope;
 use crate::shutdown::Shutdown;
 use std::time::Instant;
+
+/// The most frames of one request kept: a ROUTER's identity, the REQ
+/// delimiter and the body, and one more to tell a request with too many.
+const MAX_FRAMES: usize = 4;
 
 /// Frames of one reply, routing frames first.
 pub type ReplyFrames = Vec<Vec<u8>>;
@@ -83,6 +88,7 @@ fn receive(socket: &zmq::Socket) -> Result<Envelope, zmq::Error> {
     let first = socket.recv_msg(zmq::DONTWAIT)?;
     let mut more = first.get_more();
     let mut frames = vec![first.to_vec()];
+    let mut dropped = 0;
     let (mut user_id, mut address) = (None, None);
     while more {
         // The rest of a message is there already (ZeroMQ delivers messages
@@ -98,9 +104,22 @@ fn receive(socket: &zmq::Socket) -> Result<Envelope, zmq::Error> {
             address = frame.gets("Peer-Address").map(str::to_owned);
         }
         more = frame.get_more();
-        frames.push(frame.to_vec());
+        // Frames beyond any request's are counted, not kept: a peer sending
+        // millions of them costs a count, not a copy of each.
+        if frames.len() < MAX_FRAMES {
+            frames.push(frame.to_vec());
+        } else {
+            dropped += 1;
+        }
     }
     let mut envelope = Envelope::split(frames);
+    if dropped > 0 {
+        let received = match &envelope.body {
+            Err(ProtocolError::Frames(after_route)) => after_route + dropped,
+            _ => 1 + dropped,
+        };
+        envelope.body = Err(ProtocolError::Frames(received));
+    }
     envelope.peer.user_id = user_id;
     envelope.peer.address = address;
     Ok(envelope)
@@ -140,6 +159,31 @@ mod tests {
         assert!(client.poll(zmq::POLLIN, 10_000).unwrap() > 0, "no reply");
         let seen = client.recv_string(0).unwrap().unwrap();
         assert_eq!(seen, r#"Some("127.0.0.1") None"#, "a plaintext peer has an address and no authenticated id");
+        shutdown.trigger();
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_request_of_many_frames_is_counted_not_kept() {
+        let context = zmq::Context::new();
+        let (socket, address) = transport::bind_router(&context, "127.0.0.1:0", RouterOptions::default()).unwrap();
+        let shutdown = Shutdown::new().unwrap();
+        let stop = shutdown.clone();
+        let server = std::thread::spawn(move || {
+            serve(&socket, &stop, 16, &mut |batch: Vec<Envelope>| {
+                let replies = batch.into_iter().map(|envelope| {
+                    let body = format!("{:?}", envelope.body);
+                    envelope.reply(body.into_bytes())
+                });
+                replies.collect::<Vec<_>>()
+            })
+        });
+        let client = transport::connect(&context, zmq::DEALER, &address).unwrap();
+        let frames = std::iter::once(Vec::new()).chain((0..100_000).map(|_| b"x".to_vec()));
+        client.send_multipart(frames, 0).unwrap();
+        assert!(client.poll(zmq::POLLIN, 10_000).unwrap() > 0, "no reply");
+        let reply = client.recv_multipart(0).unwrap().pop().unwrap();
+        assert_eq!(String::from_utf8(reply).unwrap(), "Err(Frames(100000))");
         shutdown.trigger();
         server.join().unwrap().unwrap();
     }
