@@ -320,16 +320,13 @@ impl RunningGroup {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::Status;
-    use crate::store::SqliteStore;
-
-    fn group(dir: &std::path::Path, limits: Limits) -> Group {
-        group_on(SqliteStore::open(dir).unwrap(), limits)
+impl Group {
+    /// A group on a SQLite store in `dir`, for tests.
+    fn in_dir(dir: &std::path::Path, limits: Limits) -> Group {
+        Group::on(crate::store::SqliteStore::open(dir).expect("a store in a temporary directory"), limits)
     }
 
-    fn group_on(store: SqliteStore, limits: Limits) -> Group {
+    fn on(store: crate::store::SqliteStore, limits: Limits) -> Group {
         Group {
             name: "g".into(),
             store: Box::new(store),
@@ -339,6 +336,24 @@ mod tests {
             last_push: Instant::now(),
             allow: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Status;
+    use crate::store::SqliteStore;
+
+    fn group(dir: &std::path::Path, limits: Limits) -> Group {
+        Group::in_dir(dir, limits)
+    }
+
+    fn group_on(store: SqliteStore, limits: Limits) -> Group {
+        Group::on(store, limits)
     }
 
     fn request(identity: &[u8], body: &str) -> Envelope {

@@ -306,7 +306,7 @@ pub fn decode<T: Action>(body: &[u8]) -> Result<T, ProtocolError> {
         return Err(ProtocolError::Empty);
     }
     let text = std::str::from_utf8(body).map_err(|_| ProtocolError::NotUtf8)?;
-    let value: Value = serde_json::from_str(text).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| ProtocolError::NotJson(clip(e.to_string())))?;
     let object = value.as_object().ok_or(ProtocolError::NotObject)?;
     let expected = || T::ACTIONS.join(", ");
     let action = match object.get("action") {
@@ -315,9 +315,21 @@ pub fn decode<T: Action>(body: &[u8]) -> Result<T, ProtocolError> {
         Some(_) => return Err(ProtocolError::ActionNotText(expected())),
     };
     if !T::ACTIONS.contains(&action.as_str()) {
-        return Err(ProtocolError::UnknownAction { action, expected: expected() });
+        return Err(ProtocolError::UnknownAction { action: clip(action), expected: expected() });
     }
-    serde_json::from_value(value).map_err(|e| ProtocolError::BadFields { action, detail: e.to_string() })
+    serde_json::from_value(value).map_err(|e| ProtocolError::BadFields { action, detail: clip(e.to_string()) })
+}
+
+/// The longest piece of a request quoted back in an error, in characters:
+/// an error says what was wrong, it does not echo what a stranger sent.
+const MAX_QUOTED_CHARS: usize = 120;
+
+fn clip(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_QUOTED_CHARS) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }
 
 /// Reads a group's reply (or a directory's `FAILED`).
@@ -425,6 +437,20 @@ mod tests {
     fn every_action_the_decoder_accepts_is_in_the_error_text_and_in_protocol_md() {
         every_action_is_listed::<GroupRequest>();
         every_action_is_listed::<DirectoryRequest>();
+    }
+
+    #[test]
+    fn an_error_quotes_at_most_a_little_of_the_request() {
+        let long = "x".repeat(100_000);
+        for body in [
+            format!(r#"{{"action": "{long}"}}"#),
+            format!(r#"{{"action": "joinGroup", "user_uuid": ["{long}"]}}"#),
+            format!(r#"{{"action": "getMessage", "user_uuid": "u", "limit": "{long}"}}"#),
+            format!(r#"{{"{long}"#),
+        ] {
+            let error = decode::<GroupRequest>(body.as_bytes()).unwrap_err().to_string();
+            assert!(error.len() < 600, "{} bytes: {}", error.len(), &error[..200]);
+        }
     }
 
     #[test]
