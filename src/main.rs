@@ -49,7 +49,9 @@ enum Command {
         user: UserFlags,
     },
     /// Run the directory that groups register with and users ask for the list.
-    #[command(after_help = "Examples:\n  huddle directory\n  huddle directory --bind 127.0.0.1:6000")]
+    #[command(
+        after_help = "Examples:\n  huddle directory                          (CURVE: it prints KEY@0.0.0.0:5555; give users KEY@YOUR-IP)\n  huddle directory --allow team-keys.txt    (only those keys)\n  huddle directory --plaintext              (for the seed's scripts: anyone can read and forge)\n  huddle directory --bind 127.0.0.1:6000    (loopback: plaintext)"
+    )]
     Directory {
         /// Where to listen: tcp://*:5555, 10.0.0.2:5555, 127.0.0.1:0 for any free port.
         #[arg(long, default_value = "tcp://*:5555")]
@@ -70,7 +72,7 @@ enum Command {
     },
     /// Run a group server.
     #[command(
-        after_help = "Examples:\n  huddle group lobby 127.0.0.1:5560\n  huddle group \"Cool Group\" 192.168.3.97:5560 --directory 192.168.1.10\n  huddle group \"Cool Group\" 192.168.3.97:5560 192.168.1.10      (the seed's form)"
+        after_help = "Examples:\n  huddle group lobby 127.0.0.1:5560\n  huddle group \"Cool Group\" 192.168.3.97:5560 --directory KEY@192.168.1.10   (CURVE, off loopback)\n  huddle group ops 192.168.3.97:5561 --directory KEY@192.168.1.10 --allow ops-keys.txt\n  huddle group \"Cool Group\" 192.168.3.97:5560 192.168.1.10 --plaintext      (the seed's form, plaintext)"
     )]
     Group {
         /// The group's name, as listed by the directory.
