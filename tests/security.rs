@@ -277,7 +277,7 @@ fn a_private_group_admits_only_the_keys_it_allows_and_follows_its_file() {
     let at = group.address.as_str();
 
     succeeded(&run_huddle(alice_home.path(), &["join", at], ""));
-    let refused = run_huddle(bob_home.path(), &["join", at, "--timeout", "1"], "");
+    let refused = run_huddle(bob_home.path(), &["join", at], "");
     assert!(!refused.status.success());
     let error = String::from_utf8_lossy(&refused.stderr);
     assert!(error.contains(&format!("refused your key {}", bob.public)), "{error}");
@@ -292,7 +292,7 @@ fn a_private_group_admits_only_the_keys_it_allows_and_follows_its_file() {
     std::fs::write(&allow, format!("{}\n", bob.public)).unwrap();
     let reply = ask(&open, &get).unwrap();
     assert!(reply.contains("is not allowed in this group"), "{reply}");
-    let error = run_huddle(alice_home.path(), &["send", at, "let me in", "--timeout", "1"], "");
+    let error = run_huddle(alice_home.path(), &["send", at, "let me in"], "");
     assert!(String::from_utf8_lossy(&error.stderr).contains("refused your key"));
     succeeded(&run_huddle(bob_home.path(), &["join", at], ""));
 }
@@ -311,7 +311,7 @@ fn a_private_directory_lists_groups_only_to_the_keys_it_allows() {
     let d = directory.address.as_str();
 
     assert!(listed(alice_home.path(), d).is_empty(), "alice is let in (and nothing is listed yet)");
-    let refused = run_huddle(bob_home.path(), &["groups", "--directory", d, "--timeout", "1"], "");
+    let refused = run_huddle(bob_home.path(), &["groups", "--directory", d], "");
     let error = String::from_utf8_lossy(&refused.stderr);
     assert!(error.contains(&format!("directory {d} refused your key {}", bob.public)), "{error}");
 

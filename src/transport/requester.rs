@@ -57,7 +57,37 @@ struct Connection {
     handshakes: Option<zmq::Socket>,
 }
 
+/// How a wait for a reply ended.
+enum Waited {
+    Reply,
+    /// The server's authentication refused our key: no reply will come.
+    KeyRefused,
+    Nothing,
+}
+
 impl Connection {
+    /// Waits until a reply is ready, the server refuses our key, or `until`.
+    fn wait_for_reply(&self, until: Instant) -> Result<Waited, zmq::Error> {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let mut items = vec![self.socket.as_poll_item(zmq::POLLIN)];
+            items.extend(self.handshakes.as_ref().map(|handshakes| handshakes.as_poll_item(zmq::POLLIN)));
+            match zmq::poll(&mut items, left.as_millis().max(1) as i64) {
+                Err(zmq::Error::EINTR) => continue,
+                other => other?,
+            };
+            if items[0].is_readable() {
+                return Ok(Waited::Reply);
+            }
+            if self.key_refused() {
+                return Ok(Waited::KeyRefused);
+            }
+            if left.is_zero() || Instant::now() >= until {
+                return Ok(Waited::Nothing);
+            }
+        }
+    }
+
     /// Whether a handshake since the last look was refused by the server's
     /// authentication (its ZAP handler: our key is not allowed).
     fn key_refused(&self) -> bool {
@@ -111,17 +141,17 @@ impl Requester {
             if now >= deadline {
                 break;
             }
-            let wait = per_try.min(deadline - now);
+            let try_until = now + per_try.min(deadline - now);
             let connection = self.connection(kind, address)?;
             connection.socket.send(body, 0).map_err(transport)?;
-            let ready = connection.socket.poll(zmq::POLLIN, wait.as_millis().max(1) as i64).map_err(transport)?;
-            if ready > 0 {
-                return connection.socket.recv_bytes(0).map_err(transport);
-            }
-            if connection.key_refused() {
-                self.sockets.remove(address);
-                let key = self.keys()?.public.clone();
-                return Err(RequestError::KeyRefused { kind, address: address.clone(), key });
+            match connection.wait_for_reply(try_until).map_err(transport)? {
+                Waited::Reply => return connection.socket.recv_bytes(0).map_err(transport),
+                Waited::KeyRefused => {
+                    self.sockets.remove(address);
+                    let key = self.keys()?.public.clone();
+                    return Err(RequestError::KeyRefused { kind, address: address.clone(), key });
+                }
+                Waited::Nothing => {}
             }
             // No reply in time: this socket's state is unknown, start afresh.
             self.sockets.remove(address);
