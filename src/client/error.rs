@@ -14,6 +14,8 @@ pub enum ClientError {
     Refused { address: Address, reason: String },
     #[error(transparent)]
     BadTimestamp(crate::protocol::timestamp::BadTimestamp),
+    #[error(transparent)]
+    BadAddress(#[from] crate::protocol::address::BadAddress),
     #[error("no group named {name:?} is listed by the directory {directory}: `huddle groups` lists them")]
     UnknownGroup { name: String, directory: Address },
     #[error(

@@ -142,8 +142,11 @@ impl Client {
 
     /// A group found by name in the directory's list, or read as `IP:PORT`.
     pub fn resolve(&mut self, directory: &Address, group: &str) -> Result<NamedGroup, ClientError> {
-        if let Ok(address) = Address::parse(group) {
-            return Ok(NamedGroup { name: None, address });
+        match Address::parse(group) {
+            Ok(address) => return Ok(NamedGroup { name: None, address }),
+            // Meant as KEY@HOST:PORT, not as a name.
+            Err(error @ crate::protocol::address::BadAddress::BadKey(_)) => return Err(error.into()),
+            Err(_) => {}
         }
         let matches: Vec<NamedGroup> = self
             .group_list(directory)?

@@ -28,6 +28,11 @@ pub enum BadAddress {
     NoHost(String),
     #[error("address {given:?} has a bad port {port:?}: use a number from 0 to 65535")]
     BadPort { given: String, port: String },
+    #[error(
+        "address {0:?} has an '@' but no server key before it: write KEY@HOST:PORT with the 40 characters \
+         the server printed (or `huddle key --data DIR` prints)"
+    )]
+    BadKey(String),
 }
 
 impl Address {
@@ -78,6 +83,10 @@ impl Address {
     }
 
     fn from_parts(given: &str, host: &str, port: &str) -> Result<Address, BadAddress> {
+        // No host name or IP holds an '@': what comes before one was meant as a key.
+        if host.contains('@') {
+            return Err(BadAddress::BadKey(given.to_owned()));
+        }
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(BadAddress::NoHost(given.to_owned()));
@@ -166,6 +175,8 @@ mod tests {
     #[test]
     fn errors_say_how_to_write_it() {
         assert!(matches!(Address::parse("10.0.0.5"), Err(BadAddress::NoPort(_))));
+        assert!(matches!(Address::parse("-abc@127.0.0.1:1"), Err(BadAddress::BadKey(_))));
+        assert!(matches!(Address::parse_with_default_port("short@example.org", 5555), Err(BadAddress::BadKey(_))));
         assert!(matches!(Address::parse(":5560"), Err(BadAddress::NoHost(_))));
         let error = Address::parse("h:99999").unwrap_err();
         assert!(error.to_string().contains("0 to 65535"), "{error}");
