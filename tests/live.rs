@@ -143,3 +143,25 @@ fn a_group_restart_is_noticed_and_the_gap_filled() {
     sender.send(&address, "after 2").unwrap();
     assert_eq!(texts(&collect(&mut watch, 2)), ["after 1", "after 2"]);
 }
+
+#[test]
+fn following_a_dead_group_costs_no_cpu() {
+    let home = home();
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", NO_DIRECTORY, &data_dir(home.path())));
+    member(&Address::parse(&group.address).unwrap(), "watcher");
+    let mut watch = common::huddle(home.path())
+        .args(["watch", &group.address, "--user-id", "watcher"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(group);
+    let cpu = |pid: u32| huddle::bench::process::Watched { pid }.cpu_time().unwrap();
+    // Past the first timeouts and reconnections, then ten quiet seconds.
+    std::thread::sleep(Duration::from_secs(4));
+    let before = cpu(watch.id());
+    std::thread::sleep(Duration::from_secs(10));
+    let used = cpu(watch.id()) - before;
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(used < Duration::from_millis(150), "a watch on a dead group used {used:?} of CPU in 10 s");
+}

@@ -20,6 +20,17 @@ use crate::transport;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The longest wait between new connections to a group that does not answer.
+pub const MAX_RECONNECT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The next wait after `patience` went unanswered: twice as long, at most
+/// [`MAX_RECONNECT_INTERVAL`], give or take a fifth, so that clients that
+/// lost a group together do not all come back at the same instant.
+fn backed_off(patience: Duration) -> Duration {
+    let doubled = patience.saturating_mul(2).min(MAX_RECONNECT_INTERVAL);
+    doubled.mul_f64(fastrand::f64().mul_add(0.4, 0.8))
+}
+
 /// How often a subscription is renewed (the group keeps it 30 s).
 pub const RENEW_INTERVAL: Duration = Duration::from_secs(10);
 /// Messages read per history request while filling a gap.
@@ -44,8 +55,12 @@ pub struct Watch {
     backlog: u64,
     renew_at: Instant,
     renew_every: Duration,
-    /// When the unanswered subscribe was sent.
-    awaiting: Option<Instant>,
+    /// When the unanswered subscribe must have had its answer.
+    answer_due: Option<Instant>,
+    /// How long to wait for that answer: the timeout at first, doubled at
+    /// each new connection that gets none (to [`MAX_RECONNECT_INTERVAL`],
+    /// jittered), back to the timeout once the group answers.
+    patience: Duration,
     /// Ends a wait for news early when triggered.
     stop: Option<Shutdown>,
 }
@@ -79,7 +94,8 @@ impl Watch {
             backlog,
             renew_at: Instant::now(),
             renew_every: RENEW_INTERVAL,
-            awaiting: None,
+            answer_due: None,
+            patience: timeout,
             stop: None,
         };
         watch.subscribe()?;
@@ -122,11 +138,12 @@ impl Watch {
         let mut news = Vec::new();
         loop {
             let now = Instant::now();
-            if let Some(sent) = self.awaiting
-                && now >= sent + self.timeout
-            {
-                // No answer to the subscription: start over on a new connection.
+            if self.answer_due.is_some_and(|due| now >= due) {
+                // No answer to the subscription: start over on a new
+                // connection, waiting longer each time the group is silent.
                 (self.socket, self.monitor) = connect(&self.context, &self.group, &self.keys)?;
+                self.patience = backed_off(self.patience);
+                self.answer_due = None;
                 self.subscribe()?;
             } else if now >= self.renew_at {
                 self.subscribe()?;
@@ -138,8 +155,8 @@ impl Watch {
                 return Ok(news);
             }
             let mut until = deadline.min(self.renew_at);
-            if let Some(sent) = self.awaiting {
-                until = until.min(sent + self.timeout);
+            if let Some(due) = self.answer_due {
+                until = until.min(due);
             }
             let wait_ms = until.saturating_duration_since(now).as_millis().max(1) as i64;
             let mut items = vec![self.socket.as_poll_item(zmq::POLLIN), self.monitor.as_poll_item(zmq::POLLIN)];
@@ -161,7 +178,7 @@ impl Watch {
         let request = encode(&GroupRequest::Subscribe(Membership { user_uuid: self.user_uuid.clone() }));
         self.socket.send_multipart([&b""[..], &request], zmq::DONTWAIT).map_err(|source| self.transport(source))?;
         let now = Instant::now();
-        self.awaiting.get_or_insert(now);
+        self.answer_due.get_or_insert(now + self.patience);
         self.renew_at = now + self.renew_every;
         Ok(())
     }
@@ -174,7 +191,7 @@ impl Watch {
                 zmq::SocketEvent::DISCONNECTED => self.dropped = true,
                 zmq::SocketEvent::CONNECTED if self.dropped => {
                     self.dropped = false;
-                    self.awaiting = None;
+                    self.answer_due = None;
                     self.subscribe()?;
                 }
                 _ => {}
@@ -194,7 +211,8 @@ impl Watch {
                     }
                 }
                 Ok(Incoming::Reply(reply)) if reply.response == Status::Success => {
-                    self.awaiting = None;
+                    self.answer_due = None;
+                    self.patience = self.timeout;
                     if let Some(latest) = reply.seq {
                         self.caught_up_to(latest, news)?;
                     }

@@ -110,9 +110,15 @@ pub fn connect_with(
     Ok(socket)
 }
 
+/// The longest libzmq waits between attempts to reach a server that is
+/// down: it starts at 100 ms and doubles up to this, so a client waiting on
+/// a dead server costs next to nothing.
+pub const MAX_RECONNECT_INTERVAL_MS: i32 = 5_000;
+
 /// Gives `socket` its options and keys, then connects it to `address`.
 fn configure_and_connect(socket: &zmq::Socket, address: &Address, options: ConnectOptions) -> Result<(), zmq::Error> {
     socket.set_linger(0)?;
+    socket.set_reconnect_ivl_max(MAX_RECONNECT_INTERVAL_MS)?;
     if let Some(hwm) = options.receive_hwm {
         socket.set_rcvhwm(hwm)?;
     }
