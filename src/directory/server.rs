@@ -147,6 +147,10 @@ impl DirectoryServer {
                 next_forget = now + FORGET_CHECK_INTERVAL;
                 targets_changed |= forget_long_dead(&mut registry, saved.as_mut(), now);
             }
+            // The allow-list's file is looked at once a batch.
+            if let Some(allow) = &allow {
+                allow.generation();
+            }
             let replies = batch
                 .into_iter()
                 .map(|envelope| match refused_key(allow.as_ref(), &envelope) {
@@ -168,7 +172,7 @@ impl DirectoryServer {
 /// (a new connection with such a key is refused at its handshake).
 fn refused_key(allow: Option<&AllowList>, envelope: &Envelope) -> Option<Vec<u8>> {
     let key = PublicKey::parse(envelope.peer.user_id.as_deref()?).ok()?;
-    (!allow?.allows_key(&key)).then(|| {
+    (!allow?.holds_key(&key)).then(|| {
         let error = format!("your key {key} is not allowed by this directory: ask its operator to add it to --allow");
         Reply::failed(error).encode()
     })

@@ -177,7 +177,7 @@ impl Group {
         let generation = allow.generation();
         if generation != *seen {
             *seen = generation;
-            self.subscriptions.retain_users(|user| allow.allows_user(user));
+            self.subscriptions.retain_users(|user| allow.holds_user(user));
         }
     }
 

@@ -45,18 +45,29 @@ impl AllowList {
         self.refreshed(|loaded| loaded.keys.contains(key))
     }
 
-    /// Whether the user a key stands for is still allowed.
-    pub fn allows_user(&self, user_uuid: &str) -> bool {
-        self.refreshed(|loaded| loaded.users.contains(user_uuid))
-    }
-
-    /// A number that changes whenever the list does.
+    /// Reads the file again if it changed; returns a number that changes
+    /// whenever the list does. A server calls this once per batch, then
+    /// asks [`AllowList::holds_key`] per request without touching the file.
     pub fn generation(&self) -> u64 {
         self.refreshed(|loaded| loaded.generation)
     }
 
+    /// Whether `key` was in the file when it was last read.
+    pub fn holds_key(&self, key: &PublicKey) -> bool {
+        self.loaded().keys.contains(key)
+    }
+
+    /// Whether the user a key stands for was allowed when the file was last read.
+    pub fn holds_user(&self, user_uuid: &str) -> bool {
+        self.loaded().users.contains(user_uuid)
+    }
+
+    fn loaded(&self) -> std::sync::MutexGuard<'_, Loaded> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn refreshed<T>(&self, read: impl FnOnce(&Loaded) -> T) -> T {
-        let mut loaded = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loaded = self.loaded();
         let now = stamp(&loaded.path);
         if now != loaded.stamp {
             loaded.stamp = now;
@@ -122,11 +133,12 @@ mod tests {
         std::fs::write(&path, format!("# the team\n{alice}  # alice\n\n{hashed}\n")).unwrap();
         let allow = AllowList::load(&path).unwrap();
         assert!(allow.allows_key(&alice) && !allow.allows_key(&bob));
-        assert!(allow.allows_user(&alice.user_uuid()));
+        assert!(allow.holds_user(&alice.user_uuid()));
         assert!(allow.allows_key(&hashed));
         let before = allow.generation();
         std::fs::write(&path, format!("{bob}\n")).unwrap();
         assert!(!allow.allows_key(&alice) && allow.allows_key(&bob), "read again");
+        assert!(!allow.holds_user(&alice.user_uuid()) && allow.holds_key(&bob));
         assert_ne!(allow.generation(), before);
         std::fs::write(&path, "not a key\n").unwrap();
         assert!(allow.allows_key(&bob), "a bad file leaves the last good list");

@@ -116,7 +116,7 @@ pub fn apply(
 fn claim_refused(user_uuid: &str, peer: &Peer, allow: Option<&AllowList>) -> Option<Reply> {
     let key = peer.user_id.as_deref()?;
     let own = match PublicKey::parse(key) {
-        Ok(key) if allow.is_some_and(|allow| !allow.allows_key(&key)) => {
+        Ok(key) if allow.is_some_and(|allow| !allow.holds_key(&key)) => {
             return Some(Reply::failed(format!(
                 "your key {key} is not allowed in this group: ask its operator to add it to the group's --allow file"
             )));
