@@ -115,13 +115,6 @@ impl KeyPair {
         file.sync_all()?;
         Ok(pair)
     }
-
-    /// The public key kept in `dir`, without making one.
-    pub fn public_in(dir: &Path) -> io::Result<PublicKey> {
-        let path = dir.join(KEY_FILE);
-        let text = std::fs::read_to_string(&path)?;
-        parse_key_file(&text).map(|pair| pair.public).map_err(|why| bad_file(&path, why))
-    }
 }
 
 fn bad_file(path: &Path, why: String) -> io::Error {
@@ -159,7 +152,6 @@ mod tests {
         let read = KeyPair::load_or_create(&keys).unwrap();
         assert_eq!(made.public, read.public);
         assert_eq!(made.secret(), read.secret());
-        assert_eq!(KeyPair::public_in(&keys).unwrap(), made.public);
         let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&keys.join(KEY_FILE)), 0o600);
         assert_eq!(mode(&keys), 0o700);

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 #[cfg(feature = "bench")]
 use huddle::bench;
 use huddle::client::commands::{self, CommandError, Output};
-use huddle::client::display::visible;
+use huddle::client::display::shown;
 use huddle::client::session;
 use huddle::client::{Client, DEFAULT_TIMEOUT, Requester};
 use huddle::directory::{Admission, DirectoryConfig, DirectoryServer};
@@ -477,9 +477,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             // An error may quote a server's words: shown, not obeyed, at a terminal.
-            let error = format!("{error:#}");
-            let error = if std::io::stderr().is_terminal() { visible(&error) } else { error.as_str().into() };
-            eprintln!("huddle: {error}");
+            eprintln!("huddle: {}", shown(&format!("{error:#}"), std::io::stderr().is_terminal()));
             ExitCode::FAILURE
         }
     }

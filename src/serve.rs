@@ -137,23 +137,36 @@ fn send_all(socket: &zmq::Socket, frames: Vec<ReplyFrames>) -> Result<(), zmq::E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Address;
     use crate::transport::{self, RouterOptions};
+    use std::thread::JoinHandle;
 
-    #[test]
-    fn each_request_carries_what_zeromq_knows_of_its_sender() {
-        let context = zmq::Context::new();
-        let (socket, address) = transport::bind_router(&context, "127.0.0.1:0", RouterOptions::default()).unwrap();
+    /// A server on a free loopback port answering each request with what
+    /// `describe` says of its envelope; stopped by triggering the shutdown.
+    fn describing_server(
+        context: &zmq::Context,
+        describe: fn(&Envelope) -> String,
+    ) -> (Address, Shutdown, JoinHandle<Result<(), zmq::Error>>) {
+        let (socket, address) = transport::bind_router(context, "127.0.0.1:0", RouterOptions::default()).unwrap();
         let shutdown = Shutdown::new().unwrap();
         let stop = shutdown.clone();
         let server = std::thread::spawn(move || {
             serve(&socket, &stop, 16, &mut |batch: Vec<Envelope>| {
                 let replies = batch.into_iter().map(|envelope| {
-                    let seen = format!("{:?} {:?}", envelope.peer.address, envelope.peer.user_id);
-                    envelope.reply(seen.into_bytes())
+                    let described = describe(&envelope);
+                    envelope.reply(described.into_bytes())
                 });
                 replies.collect::<Vec<_>>()
             })
         });
+        (address, shutdown, server)
+    }
+
+    #[test]
+    fn each_request_carries_what_zeromq_knows_of_its_sender() {
+        let context = zmq::Context::new();
+        let (address, shutdown, server) =
+            describing_server(&context, |envelope| format!("{:?} {:?}", envelope.peer.address, envelope.peer.user_id));
         let client = transport::connect(&context, zmq::REQ, &address).unwrap();
         client.send("who am I?", 0).unwrap();
         assert!(client.poll(zmq::POLLIN, 10_000).unwrap() > 0, "no reply");
@@ -166,18 +179,7 @@ mod tests {
     #[test]
     fn a_request_of_many_frames_is_counted_not_kept() {
         let context = zmq::Context::new();
-        let (socket, address) = transport::bind_router(&context, "127.0.0.1:0", RouterOptions::default()).unwrap();
-        let shutdown = Shutdown::new().unwrap();
-        let stop = shutdown.clone();
-        let server = std::thread::spawn(move || {
-            serve(&socket, &stop, 16, &mut |batch: Vec<Envelope>| {
-                let replies = batch.into_iter().map(|envelope| {
-                    let body = format!("{:?}", envelope.body);
-                    envelope.reply(body.into_bytes())
-                });
-                replies.collect::<Vec<_>>()
-            })
-        });
+        let (address, shutdown, server) = describing_server(&context, |envelope| format!("{:?}", envelope.body));
         let client = transport::connect(&context, zmq::DEALER, &address).unwrap();
         let frames = std::iter::once(Vec::new()).chain((0..100_000).map(|_| b"x".to_vec()));
         client.send_multipart(frames, 0).unwrap();

@@ -3,7 +3,7 @@
 //! object a line, and returns an error (exit status 1) when it did not do
 //! what was asked.
 
-use super::display::{show, visible};
+use super::display::{show, shown};
 use super::live::Watch;
 use super::{Client, ClientError, NamedGroup, since};
 use crate::protocol::{Address, WireMessage};
@@ -37,10 +37,10 @@ pub enum CommandError {
 
 impl<W: Write> Output<W> {
     fn line(&mut self, text: impl std::fmt::Display, value: serde_json::Value) -> io::Result<()> {
-        match (self.json, self.terminal) {
-            (true, _) => writeln!(self.out, "{value}"),
-            (false, true) => writeln!(self.out, "{}", visible(&text.to_string())),
-            (false, false) => writeln!(self.out, "{text}"),
+        if self.json {
+            writeln!(self.out, "{value}")
+        } else {
+            writeln!(self.out, "{}", shown(&text.to_string(), self.terminal))
         }
     }
 

@@ -32,6 +32,12 @@ pub fn format_message(group: &NamedGroup, message: &WireMessage, me: &str) -> St
     )
 }
 
+/// `text` as it is shown: [`visible`] to a person at a terminal, exact to a
+/// script.
+pub fn shown(text: &str, terminal: bool) -> Cow<'_, str> {
+    if terminal { visible(text) } else { Cow::Borrowed(text) }
+}
+
 /// `text` safe to print at a terminal: control characters (escape, carriage
 /// return, backspace, C1 controls, ...) and the invisible marks that reorder
 /// text (bidirectional overrides) are written out as `\u{..}`, and each line

@@ -13,11 +13,9 @@
 //! subscriptions — it subscribes again at once instead of at the next renewal.
 
 use super::{Client, ClientError};
-use crate::keys::KeyPair;
 use crate::protocol::{Address, GroupRequest, Incoming, Membership, Status, WireMessage, encode};
 use crate::shutdown::Shutdown;
 use crate::transport;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The longest wait between new connections to a group that does not answer.
@@ -37,18 +35,15 @@ pub const RENEW_INTERVAL: Duration = Duration::from_secs(10);
 const FILL_PAGE: usize = 1000;
 
 pub struct Watch {
-    context: zmq::Context,
     group: Address,
-    /// Presented to a CURVE group.
-    keys: Arc<KeyPair>,
     user_uuid: String,
     socket: zmq::Socket,
     /// Connection events of `socket`.
     monitor: zmq::Socket,
     /// The connection dropped: subscribe again once it is back.
     dropped: bool,
+    /// Reads history, and holds the user's connection settings and key.
     history: Client,
-    timeout: Duration,
     /// The last seq handed out; `None` until the first subscribe reply.
     last_seq: Option<u64>,
     /// How many earlier messages to show when starting with no `last_seq`.
@@ -75,27 +70,22 @@ impl Watch {
         last_seq: Option<u64>,
         backlog: u64,
     ) -> Result<Watch, ClientError> {
-        let context = client.requester.context().clone();
-        let timeout = client.requester.timeout();
-        let keys = client.requester.keys()?;
         let user_uuid = client.user_for(group)?;
-        let (socket, monitor) = connect(&context, group, &keys)?;
+        let (socket, monitor) = connect(&mut client, group)?;
+        let patience = client.requester.timeout();
         let mut watch = Watch {
-            context,
             group: group.clone(),
-            keys,
             user_uuid,
             socket,
             monitor,
             dropped: false,
             history: client,
-            timeout,
             last_seq,
             backlog,
             renew_at: Instant::now(),
             renew_every: RENEW_INTERVAL,
             answer_due: None,
-            patience: timeout,
+            patience,
             stop: None,
         };
         watch.subscribe()?;
@@ -141,7 +131,7 @@ impl Watch {
             if self.answer_due.is_some_and(|due| now >= due) {
                 // No answer to the subscription: start over on a new
                 // connection, waiting longer each time the group is silent.
-                (self.socket, self.monitor) = connect(&self.context, &self.group, &self.keys)?;
+                (self.socket, self.monitor) = connect(&mut self.history, &self.group)?;
                 self.patience = backed_off(self.patience);
                 self.answer_due = None;
                 self.subscribe()?;
@@ -185,9 +175,8 @@ impl Watch {
 
     /// Subscribes again when the connection is back after a drop.
     fn follow_connection(&mut self) -> Result<(), ClientError> {
-        while let Ok(event) = self.monitor.recv_multipart(zmq::DONTWAIT) {
-            let Some(id) = event.first().and_then(|frame| frame.get(..2)) else { continue };
-            match zmq::SocketEvent::from_raw(u16::from_le_bytes([id[0], id[1]])) {
+        while let Some(event) = transport::next_event(&self.monitor) {
+            match event {
                 zmq::SocketEvent::DISCONNECTED => self.dropped = true,
                 zmq::SocketEvent::CONNECTED if self.dropped => {
                     self.dropped = false;
@@ -212,7 +201,7 @@ impl Watch {
                 }
                 Ok(Incoming::Reply(reply)) if reply.response == Status::Success => {
                     self.answer_due = None;
-                    self.patience = self.timeout;
+                    self.patience = self.history.requester.timeout();
                     if let Some(latest) = reply.seq {
                         self.caught_up_to(latest, news)?;
                     }
@@ -279,10 +268,13 @@ impl Watch {
     }
 }
 
-/// A DEALER connected to `group`, and a socket reporting its connection events.
-fn connect(context: &zmq::Context, group: &Address, keys: &KeyPair) -> Result<(zmq::Socket, zmq::Socket), ClientError> {
+/// A DEALER connected to `group` as `client`'s user, and a socket reporting
+/// its connection events.
+fn connect(client: &mut Client, group: &Address) -> Result<(zmq::Socket, zmq::Socket), ClientError> {
+    let keys = client.requester.keys()?;
+    let context = client.requester.context();
     let transport = |source| ClientError::group_transport(group, source);
-    let socket = transport::connect_as(context, zmq::DEALER, group, keys).map_err(transport)?;
+    let socket = transport::connect_as(context, zmq::DEALER, group, &keys).map_err(transport)?;
     let wanted = zmq::SocketEvent::CONNECTED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
     let monitor = transport::monitor(context, &socket, wanted).map_err(transport)?;
     Ok((socket, monitor))

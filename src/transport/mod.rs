@@ -149,6 +149,18 @@ pub fn monitor(context: &zmq::Context, socket: &zmq::Socket, events: i32) -> Res
     Ok(monitor)
 }
 
+/// The next event a [`monitor`] socket holds, without waiting; `None` when
+/// there is none.
+pub fn next_event(monitor: &zmq::Socket) -> Option<zmq::SocketEvent> {
+    loop {
+        let frames = monitor.recv_multipart(zmq::DONTWAIT).ok()?;
+        // An event's first frame: its id (16 bits, little-endian), then a value.
+        if let Some(&[low, high]) = frames.first().and_then(|frame| frame.get(..2)) {
+            return Some(zmq::SocketEvent::from_raw(u16::from_le_bytes([low, high])));
+        }
+    }
+}
+
 /// `endpoint` as ZeroMQ takes it: `tcp://` added when no transport is given.
 pub fn normalize_endpoint(endpoint: &str) -> String {
     if endpoint.contains("://") { endpoint.to_owned() } else { format!("tcp://{endpoint}") }

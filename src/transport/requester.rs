@@ -93,9 +93,8 @@ impl Connection {
     fn key_refused(&self) -> bool {
         let Some(handshakes) = &self.handshakes else { return false };
         let mut refused = false;
-        while let Ok(event) = handshakes.recv_multipart(zmq::DONTWAIT) {
-            let id = event.first().and_then(|frame| frame.get(..2)).map(|id| u16::from_le_bytes([id[0], id[1]]));
-            refused |= id.is_some_and(|id| zmq::SocketEvent::from_raw(id) == zmq::SocketEvent::HANDSHAKE_FAILED_AUTH);
+        while let Some(event) = super::next_event(handshakes) {
+            refused |= event == zmq::SocketEvent::HANDSHAKE_FAILED_AUTH;
         }
         refused
     }

@@ -10,7 +10,7 @@ mod command;
 pub use command::{Command, ParseError, parse};
 
 use super::chat::Live;
-use super::display::{format_message, show, visible};
+use super::display::{self, format_message, show};
 use super::input::{KnownGroups, LineSource};
 use super::{Client, ClientError, NamedGroup, since};
 use crate::protocol::{Address, ListedGroup};
@@ -184,7 +184,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
     /// `text` from others as this session shows it: exact for a script,
     /// made visible for a person.
     fn shown<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        if self.interactive { visible(text) } else { text.into() }
+        display::shown(text, self.interactive)
     }
 
     /// The group `name` means. A name several groups share is a question to
