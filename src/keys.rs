@@ -43,6 +43,11 @@ impl PublicKey {
         if decodes { Ok(PublicKey(text.to_owned())) } else { Err(BadKey(text.to_owned())) }
     }
 
+    /// The key whose 32 bytes are `bytes`.
+    pub fn from_bytes(bytes: &[u8; 32]) -> PublicKey {
+        PublicKey(zmq::z85_encode(bytes).expect("32 bytes are a multiple of 4"))
+    }
+
     /// The key's 32 bytes.
     pub fn bytes(&self) -> [u8; 32] {
         let decoded = zmq::z85_decode(&self.0).expect("checked when parsed");

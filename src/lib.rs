@@ -16,8 +16,9 @@
 //! shapes byte for byte, with huddle's extensions as optional fields. Every
 //! socket is made in [`transport`], which speaks plaintext on loopback and
 //! CURVE elsewhere, with the key pairs of [`keys`]: over CURVE a user is
-//! their key. Both servers run the same single-threaded poll loop ([`serve`])
-//! and stop cleanly through [`shutdown`]; what they keep is behind the
+//! their key. Both servers serve through huddle's own ZMTP engine ([`zmtp`]): one
+//! thread, one poll loop, the [`serve`] shape; they stop cleanly through
+//! [`shutdown`]; what they keep is behind the
 //! traits of [`store`].
 
 #[cfg(feature = "bench")]
@@ -35,3 +36,4 @@ pub mod spawn;
 pub mod store;
 pub mod transport;
 pub mod up;
+pub mod zmtp;

@@ -1,4 +1,9 @@
-//! The poll loop both servers share: one ROUTER socket, one thread.
+//! What a server is to its poll loop ([`Service`]: batches in, frames out),
+//! and that loop on a libzmq ROUTER socket.
+//!
+//! huddle's servers run on its own engine ([`crate::zmtp`]), which keeps
+//! this shape; the libzmq loop here stays as the reference `huddle bench`
+//! measures the engine against.
 //!
 //! Each wake-up drains every request already waiting (up to a batch limit),
 //! hands the whole batch to the [`Service`], then sends the frames it

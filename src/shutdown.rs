@@ -49,6 +49,12 @@ impl Shutdown {
         zmq::PollItem::from_fd(self.pipe.reader.as_raw_fd(), zmq::POLLIN)
     }
 
+    /// The descriptor that becomes readable once a stop is asked for, for
+    /// loops that poll without ZeroMQ.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.pipe.reader.as_raw_fd()
+    }
+
     /// Waits up to `timeout` for a stop; `true` if one was asked for.
     pub fn wait(&self, timeout: Duration) -> bool {
         let mut items = [self.poll_item()];

@@ -9,10 +9,11 @@ use super::{Admission, Registry};
 use crate::keys::PublicKey;
 use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, Reply, decode, json};
-use crate::serve::{ReplyFrames, serve};
+use crate::serve::ReplyFrames;
 use crate::shutdown::Shutdown;
 use crate::store::{RegistrationStore, StoreConfig, StoreError};
 use crate::transport::{self, AllowList, RouterOptions, Security};
+use crate::zmtp;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
@@ -71,16 +72,18 @@ fn forget_long_dead(registry: &mut Registry, saved: &mut dyn RegistrationStore, 
 const MAX_BATCH: usize = 256;
 /// The largest request frame taken: a registration or a list request is a
 /// few hundred bytes; ZeroMQ cuts off a peer that sends more.
-pub const MAX_REQUEST_BYTES: i64 = 64 * 1024;
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     #[error("cannot listen on {endpoint}: {source}; is another directory running? pass --bind with another address")]
-    Bind { endpoint: String, source: zmq::Error },
+    Bind { endpoint: String, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("ZeroMQ failed: {0}")]
     Zmq(#[from] zmq::Error),
+    #[error("the directory's connections failed: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Everything a directory needs to start.
@@ -97,7 +100,7 @@ pub struct DirectoryConfig {
 
 pub struct DirectoryServer {
     context: zmq::Context,
-    socket: zmq::Socket,
+    server: zmtp::Server,
     address: Address,
     registry: Registry,
     saved: Box<dyn RegistrationStore + Send>,
@@ -108,20 +111,19 @@ impl DirectoryServer {
     /// Binds and restores the registrations kept in the store.
     pub fn bind(context: &zmq::Context, config: &DirectoryConfig) -> Result<DirectoryServer, DirectoryError> {
         let endpoint = config.bind.as_str();
-        let key = config.security.public_key();
         let options = RouterOptions {
             security: config.security.clone(),
             allow: config.allow.clone(),
             max_frame_bytes: Some(MAX_REQUEST_BYTES),
             ..RouterOptions::default()
         };
-        let (socket, address) = transport::bind_router(context, endpoint, options)
-            .map_err(|source| DirectoryError::Bind { endpoint: transport::normalize_endpoint(endpoint), source })?;
-        let address = address.with_key(key);
+        let bind_error = |source| DirectoryError::Bind { endpoint: transport::normalize_endpoint(endpoint), source };
+        let server = zmtp::bind(endpoint, options).map_err(bind_error)?;
+        let address = server.local_address().map_err(bind_error)?;
         let saved = config.store.open_registrations()?;
         let registry = Registry::restore(saved.load()?, config.admission.clone());
         let allow = config.allow.clone();
-        Ok(DirectoryServer { context: context.clone(), socket, address, registry, saved, allow })
+        Ok(DirectoryServer { context: context.clone(), server, address, registry, saved, allow })
     }
 
     pub fn address(&self) -> &Address {
@@ -131,11 +133,11 @@ impl DirectoryServer {
     /// Serves until `shutdown` is triggered.
     pub fn run(self, shutdown: &Shutdown) -> Result<(), DirectoryError> {
         info!(address = %self.address, "directory serving");
-        let DirectoryServer { context, socket, mut registry, mut saved, allow, .. } = self;
+        let DirectoryServer { context, server, mut registry, mut saved, allow, .. } = self;
         let prober = Prober::start(context);
         prober.set_targets(registry.probe_targets());
         let mut next_forget = Instant::now();
-        serve(&socket, shutdown, MAX_BATCH, &mut |batch: Vec<Envelope>| {
+        server.serve(shutdown, MAX_BATCH, &mut |batch: Vec<Envelope>| {
             let now = Instant::now();
             for (address, answered) in prober.outcomes() {
                 if registry.probed(&address, answered, now) {

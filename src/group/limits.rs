@@ -33,7 +33,7 @@ pub const MAX_MSG_ID_BYTES: usize = 128;
 /// The largest frame the socket takes at all: a peer sending more is cut off
 /// by ZeroMQ before the frame is held in memory. Well above the message limit,
 /// so that an oversized message still gets its `FAILED` with the sizes.
-pub const MAX_FRAME_BYTES: i64 = 16 * 1024 * 1024;
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Limits {

@@ -7,13 +7,14 @@
 use super::handlers::{self, Batch, Effect};
 use super::limits::{Limits, MAX_FRAME_BYTES};
 use super::registration;
-use super::subscriptions::{PUSH_HWM, PUSH_INTERVAL, Subscriptions};
+use super::subscriptions::{PUSH_INTERVAL, PUSH_QUEUE_BYTES, Subscriptions};
 use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, WireMessage, decode, json, timestamp};
-use crate::serve::{ReplyFrames, Service, serve};
+use crate::serve::{ReplyFrames, Service};
 use crate::shutdown::Shutdown;
 use crate::store::{GroupStore, StoreConfig, StoreError, StoredMessage};
-use crate::transport::{self, AllowList, RouterOptions, Security};
+use crate::transport::{AllowList, RouterOptions, Security};
+use crate::zmtp;
 use std::collections::HashMap;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -42,18 +43,20 @@ pub struct GroupConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum GroupError {
     #[error("cannot listen on {address}: {source}; is another server using that port? pick another IP:PORT")]
-    Bind { address: Address, source: zmq::Error },
+    Bind { address: Address, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("ZeroMQ failed: {0}")]
     Zmq(#[from] zmq::Error),
+    #[error("the group's connections failed: {0}")]
+    Io(#[from] std::io::Error),
     #[error("the group server stopped on an internal error (a bug): its log above says where")]
     Crashed,
 }
 
 pub struct GroupServer {
     address: Address,
-    socket: zmq::Socket,
+    server: zmtp::Server,
     group: Group,
 }
 
@@ -72,17 +75,19 @@ struct Group {
 
 impl GroupServer {
     /// Opens the store and binds the socket; nothing is served yet.
-    pub fn bind(context: &zmq::Context, config: &GroupConfig) -> Result<GroupServer, GroupError> {
+    pub fn bind(config: &GroupConfig) -> Result<GroupServer, GroupError> {
         let store = config.store.open_group()?;
         let options = RouterOptions {
             security: config.security.clone(),
             allow: config.allow.clone(),
             max_frame_bytes: Some(MAX_FRAME_BYTES),
-            send_hwm: Some(PUSH_HWM),
+            max_queued_bytes: Some(PUSH_QUEUE_BYTES),
+            per_connection: Some(config.limits.max_in_flight),
+            ..RouterOptions::default()
         };
-        let (socket, address) = transport::bind_router(context, &config.bind.endpoint(), options)
-            .map_err(|source| GroupError::Bind { address: config.bind.clone(), source })?;
-        let address = address.with_key(config.security.public_key());
+        let bind_error = |source| GroupError::Bind { address: config.bind.clone(), source };
+        let server = zmtp::bind(&config.bind.endpoint(), options).map_err(bind_error)?;
+        let address = server.local_address().map_err(bind_error)?;
         let group = Group {
             name: config.name.clone(),
             store,
@@ -92,7 +97,7 @@ impl GroupServer {
             last_push: Instant::now(),
             allow: config.allow.clone().map(|allow| (allow.generation(), allow)),
         };
-        Ok(GroupServer { address, socket, group })
+        Ok(GroupServer { address, server, group })
     }
 
     /// The address the group listens on (with the real port when 0 was
@@ -105,7 +110,7 @@ impl GroupServer {
     pub fn run(mut self, shutdown: &Shutdown) -> Result<(), GroupError> {
         let group = &mut self.group;
         info!(group = %group.name, address = %self.address, "group serving");
-        serve(&self.socket, shutdown, MAX_BATCH, group)?;
+        self.server.serve(shutdown, MAX_BATCH, group)?;
         info!(group = %group.name, "group stopped");
         Ok(())
     }
@@ -296,7 +301,7 @@ impl RunningGroup {
         config: &GroupConfig,
         shutdown: &Shutdown,
     ) -> Result<RunningGroup, GroupError> {
-        let server = GroupServer::bind(context, config)?;
+        let server = GroupServer::bind(config)?;
         let address = server.address().clone();
         let stop = shutdown.clone();
         if let Some(directory) = config.directory.clone() {

@@ -4,15 +4,15 @@
 //! member who went away leaves nothing behind for long.
 //!
 //! Pushes never wait: a connection whose queue is full (it reads too slowly,
-//! see [`PUSH_HWM`]) loses pushes and fills the gap from history by seq.
+//! see [`PUSH_QUEUE_BYTES`]) loses pushes and fills the gap from history by seq.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// How long a subscription lasts without renewal.
 pub const SUBSCRIPTION_TTL: Duration = Duration::from_secs(30);
-/// Pushes queued for one connection before pushes to it are dropped.
-pub const PUSH_HWM: i32 = 1000;
+/// Bytes queued for one connection before pushes to it are dropped.
+pub const PUSH_QUEUE_BYTES: usize = 1024 * 1024;
 /// Under load, pushes go out at most this often, each carrying every message
 /// committed since the last: the cost per subscriber is one frame per
 /// interval, not one per message. After a quiet spell a push goes at once.

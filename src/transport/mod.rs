@@ -2,7 +2,9 @@
 //! options, in one place: the one place that gives sockets their CURVE
 //! keys. Nothing else calls `context.socket`.
 //!
-//! Servers listen on a ROUTER ([`bind_router`]), in plaintext or CURVE
+//! Servers listen through huddle's own engine ([`crate::zmtp`]) with the
+//! [`RouterOptions`] given here, or on a libzmq ROUTER ([`bind_router`], the
+//! reference `huddle bench` compares with), in plaintext or CURVE
 //! ([`Security`]); clients connect a REQ for one request at a time
 //! ([`Requester`], with deadlines and retries) or a DEALER for a connection
 //! that also receives pushes ([`connect`]). A client speaks CURVE exactly
@@ -36,11 +38,17 @@ pub struct RouterOptions {
     pub security: Security,
     /// Under CURVE, the only keys admitted (`None`: every key).
     pub allow: Option<AllowList>,
-    /// The largest frame taken at all: a peer sending more is cut off by
-    /// ZeroMQ before the frame is held in memory.
-    pub max_frame_bytes: Option<i64>,
-    /// Messages queued for one peer before more to it are dropped.
-    pub send_hwm: Option<i32>,
+    /// The largest frame taken at all: a peer sending more is cut off
+    /// before the frame is held in memory.
+    pub max_frame_bytes: Option<usize>,
+    /// Bytes queued for one peer before messages to it are dropped (the
+    /// engine only: libzmq counts messages).
+    pub max_queued_bytes: Option<usize>,
+    /// Connections held at once (the engine only; by default, what the
+    /// descriptor limit leaves).
+    pub max_connections: Option<usize>,
+    /// Requests taken from one connection per batch (the engine only).
+    pub per_connection: Option<usize>,
 }
 
 /// A ROUTER listening on `endpoint` (`tcp://*:5555`, `127.0.0.1:0`, ...), and
@@ -55,10 +63,7 @@ pub fn bind_router(
     socket.set_linger(0)?;
     socket.set_handshake_ivl(HANDSHAKE_TIMEOUT_MS)?;
     if let Some(bytes) = options.max_frame_bytes {
-        socket.set_maxmsgsize(bytes)?;
-    }
-    if let Some(hwm) = options.send_hwm {
-        socket.set_sndhwm(hwm)?;
+        socket.set_maxmsgsize(bytes as i64)?;
     }
     if let Security::Curve(keys) = &options.security {
         zap::ensure_running(context)?;
