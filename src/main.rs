@@ -174,7 +174,7 @@ enum Command {
     },
     /// Measure huddle: acknowledgements per second, latency, server CPU and memory.
     #[command(
-        after_help = "Examples:\n  huddle bench send --users 64\n  huddle bench send --users 1 --json\n  huddle bench get --history 1000000\n  huddle bench send --echo          (a bare ZeroMQ echo: the transport's ceiling)\n  huddle bench send --group 10.0.0.5:5560 --pid 4242"
+        after_help = "Examples:\n  huddle bench send --users 64\n  huddle bench send --users 1 --json\n  huddle bench get --history 1000000\n  huddle bench send --echo          (a bare echo on huddle's engine: the transport's ceiling)\n  huddle bench send --echo libzmq   (the same on libzmq, the reference)\n  huddle bench send --group 10.0.0.5:5560 --pid 4242"
     )]
     Bench {
         #[command(subcommand)]
@@ -233,11 +233,13 @@ enum BenchMode {
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
     },
-    /// A bare ZeroMQ ROUTER that echoes every request (what `--echo` drives).
+    /// A bare server that echoes every request (what `--echo` drives).
     #[command(hide = true)]
     EchoServer {
         #[arg(long, default_value = "tcp://127.0.0.1:0")]
         bind: String,
+        #[arg(long, value_enum, default_value = "engine")]
+        transport: bench::Echo,
     },
 }
 
@@ -262,9 +264,10 @@ struct BenchFlags {
     /// The process id of the group at --group, to report its CPU and memory.
     #[arg(long, requires = "group")]
     pid: Option<u32>,
-    /// Drive a bare ZeroMQ echo server instead: the transport's ceiling.
-    #[arg(long)]
-    echo: bool,
+    /// Drive a bare echo server instead, the transport's ceiling: on
+    /// huddle's engine (as the servers run) or on libzmq (the reference).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "engine")]
+    echo: Option<bench::Echo>,
     /// Start the group with --curve: every user a key pair, every frame encrypted.
     #[arg(long, conflicts_with_all = ["echo", "group"])]
     curve: bool,
@@ -278,8 +281,8 @@ impl BenchFlags {
     fn options(&self) -> Result<bench::Options> {
         let target = match (&self.group, self.echo) {
             (Some(address), _) => bench::Target::Group { address: address.clone(), pid: self.pid },
-            (None, true) => bench::Target::Echo,
-            (None, false) => bench::Target::StartHere,
+            (None, Some(transport)) => bench::Target::Echo(transport),
+            (None, None) => bench::Target::StartHere,
         };
         Ok(bench::Options {
             target,
@@ -578,7 +581,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     print_reports(&bench::fsync(dir, seconds(duration, "--duration")?)?, json)?
                 }
                 BenchMode::Idle { duration } => println!("{}", bench::idle(seconds(duration, "--duration")?)?),
-                BenchMode::EchoServer { bind } => bench::echo_server(&bind, &stop_on_signals()?)?,
+                BenchMode::EchoServer { bind, transport } => bench::echo_server(&bind, transport, &stop_on_signals()?)?,
             }
             Ok(ExitCode::SUCCESS)
         }

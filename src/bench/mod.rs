@@ -36,8 +36,17 @@ pub enum Target {
     StartHere,
     /// A group already running at an address; `pid` to see its costs.
     Group { address: String, pid: Option<u32> },
-    /// A bare ZeroMQ ROUTER that echoes every request: the transport's ceiling.
-    Echo,
+    /// A bare server that echoes every request: the transport's ceiling.
+    Echo(Echo),
+}
+
+/// Which transport a bare echo server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Echo {
+    /// huddle's own ZMTP engine, as the servers run it.
+    Engine,
+    /// A libzmq ROUTER: the reference the engine is measured against.
+    Libzmq,
 }
 
 /// The knobs every mode shares.
@@ -169,7 +178,7 @@ fn send_request<'a>(users: &'a Users, message: &'a str) -> impl FnMut(usize, u64
 /// `send`: durable `sendMessage`s, as fast as the users can get them acknowledged.
 pub fn send(options: &Options) -> io::Result<Vec<Report>> {
     let servers = Servers::start(options, options.users)?;
-    let echo = matches!(options.target, Target::Echo);
+    let echo = matches!(options.target, Target::Echo(_));
     if !echo {
         join_users(&servers, options.users)?;
     }
@@ -314,13 +323,9 @@ pub fn wants_progress(json: bool) -> bool {
     !json && std::io::stderr().is_terminal()
 }
 
-/// The bare ROUTER echo server the `--echo` target runs.
-pub fn echo_server(bind: &str, shutdown: &crate::shutdown::Shutdown) -> io::Result<()> {
-    let context = zmq::Context::new();
-    let (socket, address) =
-        transport::bind_router(&context, bind, transport::RouterOptions::default()).map_err(io::Error::other)?;
-    println!("huddle echo listening on {address}");
-    crate::serve::serve(&socket, shutdown, 1024, &mut |batch: Vec<crate::protocol::envelope::Envelope>| {
+/// The bare echo server the `--echo` target runs, on `transport`.
+pub fn echo_server(bind: &str, transport: Echo, shutdown: &crate::shutdown::Shutdown) -> io::Result<()> {
+    let mut echo = |batch: Vec<crate::protocol::envelope::Envelope>| -> Vec<crate::serve::ReplyFrames> {
         batch
             .into_iter()
             .map(|mut envelope| {
@@ -328,6 +333,19 @@ pub fn echo_server(bind: &str, shutdown: &crate::shutdown::Shutdown) -> io::Resu
                 envelope.reply(body)
             })
             .collect()
-    })
-    .map_err(io::Error::other)
+    };
+    match transport {
+        Echo::Engine => {
+            let server = crate::zmtp::bind(bind, transport::RouterOptions::default())?;
+            println!("huddle echo listening on {}", server.local_address()?);
+            server.serve(shutdown, 1024, &mut echo)
+        }
+        Echo::Libzmq => {
+            let context = zmq::Context::new();
+            let (socket, address) = transport::bind_router(&context, bind, transport::RouterOptions::default())
+                .map_err(io::Error::other)?;
+            println!("huddle echo listening on {address}");
+            crate::serve::serve(&socket, shutdown, 1024, &mut echo).map_err(io::Error::other)
+        }
+    }
 }

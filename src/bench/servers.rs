@@ -3,7 +3,7 @@
 
 use super::process::Watched;
 use super::users::Users;
-use super::{Options, Target};
+use super::{Echo, Options, Target};
 use crate::protocol::Address;
 use crate::spawn::{SpawnedServer, huddle_command};
 use std::io;
@@ -59,13 +59,17 @@ impl Servers {
                     _data: Some(data),
                 })
             }
-            Target::Echo => {
+            Target::Echo(transport) => {
                 let mut echo = huddle_command()?;
-                echo.args(["bench", "echo-server", "--bind", "127.0.0.1:0"]);
+                let transport = match transport {
+                    Echo::Engine => "engine",
+                    Echo::Libzmq => "libzmq",
+                };
+                echo.args(["bench", "echo-server", "--bind", "127.0.0.1:0", "--transport", transport]);
                 let echo = SpawnedServer::start(quiet(echo))?;
                 Ok(Servers {
                     address: Address::parse(&echo.address).map_err(io::Error::other)?,
-                    described: "zeromq echo".into(),
+                    described: format!("echo ({transport})"),
                     watched: Some(Watched { pid: echo.pid() }),
                     processes: vec![echo],
                     users: Users::none(),
