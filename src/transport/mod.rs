@@ -49,6 +49,9 @@ pub struct RouterOptions {
     pub max_connections: Option<usize>,
     /// Requests taken from one connection per batch (the engine only).
     pub per_connection: Option<usize>,
+    /// How long a connection may take to finish its handshake (the engine
+    /// only; by default [`HANDSHAKE_TIMEOUT_MS`]).
+    pub handshake_timeout: Option<std::time::Duration>,
 }
 
 /// A ROUTER listening on `endpoint` (`tcp://*:5555`, `127.0.0.1:0`, ...), and

@@ -12,11 +12,15 @@
 //! - [`codec`]: greeting, frames, commands and metadata as bytes;
 //! - [`curve`]: CurveZMQ's handshake and message boxes, on [`sodium`];
 //! - [`connection`]: one connection's state machine, without I/O;
-//! - [`server`]: the loop, connection limits, routing, queues.
+//! - [`server`]: the loop, connection limits, routing, queues;
+//! - [`client`]: a blocking client on the same codec, for tests and load.
 
+pub mod client;
 pub mod codec;
 pub mod connection;
 pub mod curve;
+#[cfg(test)]
+mod fuzz;
 pub mod server;
 pub mod sodium;
 
@@ -54,7 +58,7 @@ pub fn bind(endpoint: &str, options: RouterOptions) -> io::Result<Server> {
         max_connections: options.max_connections.unwrap_or_else(default_max_connections),
         max_queued_bytes: options.max_queued_bytes.unwrap_or(DEFAULT_MAX_QUEUED),
         per_connection: options.per_connection.unwrap_or(DEFAULT_PER_CONNECTION).max(1),
-        handshake_timeout: Duration::from_millis(HANDSHAKE_TIMEOUT_MS as u64),
+        handshake_timeout: options.handshake_timeout.unwrap_or(Duration::from_millis(HANDSHAKE_TIMEOUT_MS as u64)),
     };
     Server::new(listener, policy, limits)
 }
