@@ -271,6 +271,10 @@ struct BenchFlags {
     /// Start the group with --curve: every user a key pair, every frame encrypted.
     #[arg(long, conflicts_with_all = ["echo", "group"])]
     curve: bool,
+    /// The load generator's connections: huddle's own ZMTP client (cheap, so
+    /// the server is what is measured) or libzmq's.
+    #[arg(long, value_enum, default_value = "engine")]
+    client: bench::ClientKind,
     /// One JSON object a line instead of text.
     #[arg(long)]
     json: bool,
@@ -292,6 +296,7 @@ impl BenchFlags {
             message_bytes: self.message_bytes,
             progress: bench::wants_progress(self.json),
             curve: self.curve,
+            client: self.client,
         })
     }
 }

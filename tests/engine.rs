@@ -350,3 +350,35 @@ print(dealer.recv_multipart()[1].decode())
     let expected = format!("from pyzmq\n{:?}\n", Some(client_keys.public.to_string()));
     assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
 }
+
+#[test]
+fn the_engines_own_client_talks_to_a_libzmq_router_over_null_and_curve() {
+    let server_keys = KeyPair::generate().unwrap();
+    let client_keys = KeyPair::generate().unwrap();
+    for curve in [false, true] {
+        let context = zmq::Context::new();
+        let security = if curve { Security::Curve(server_keys.clone()) } else { Security::Plaintext };
+        let options = RouterOptions { security, ..RouterOptions::default() };
+        let (socket, address) = transport::bind_router(&context, "127.0.0.1:0", options).unwrap();
+        let shutdown = Shutdown::new().unwrap();
+        let stop = shutdown.clone();
+        let server = std::thread::spawn(move || {
+            huddle::serve::serve(&socket, &stop, 16, &mut |batch: Vec<Envelope>| {
+                let replies = batch.into_iter().map(|mut envelope| {
+                    let body = envelope.take_body().unwrap_or_default();
+                    let answer = [body, format!(" {:?}", envelope.peer.user_id).into_bytes()].concat();
+                    envelope.reply(answer)
+                });
+                replies.collect::<Vec<_>>()
+            })
+        });
+        let keys = curve.then(|| keys_for(&server_keys, &client_keys));
+        let mut client = Client::connect(address.host_port().parse().unwrap(), keys, DEADLINE).unwrap();
+        client.send(&[b"", &[5; 300]]).unwrap();
+        let reply = client.recv().unwrap();
+        let expected = curve.then(|| client_keys.public.to_string());
+        assert_eq!(reply[1], [&[5; 300][..], format!(" {expected:?}").as_bytes()].concat(), "curve: {curve}");
+        shutdown.trigger();
+        server.join().unwrap().unwrap();
+    }
+}

@@ -23,6 +23,7 @@ use users::Users;
 
 use crate::protocol::{GetMessages, GroupRequest, Membership, SendMessage, encode};
 use crate::transport;
+pub use load::ClientKind;
 use load::{Load, LoadResult};
 use process::Watched;
 use std::io::{self, IsTerminal};
@@ -61,6 +62,8 @@ pub struct Options {
     pub progress: bool,
     /// Start the group with `--curve`: every user a key pair, every frame encrypted.
     pub curve: bool,
+    /// What the load generator's connections run on.
+    pub client: ClientKind,
 }
 
 fn is_success(reply: &[u8]) -> bool {
@@ -110,7 +113,7 @@ impl Phase<'_> {
             accept,
             progress: &progress,
         };
-        let result = load::run(&zmq::Context::new(), load).map_err(io::Error::other)?;
+        let result = load::run(load, self.options.client)?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -128,6 +131,10 @@ impl Phase<'_> {
         Report {
             mode: self.mode.to_owned(),
             target: self.servers.described.clone(),
+            client: Some(match self.options.client {
+                ClientKind::Engine => "engine",
+                ClientKind::Libzmq => "libzmq",
+            }),
             users,
             window,
             message_bytes: None,
@@ -260,7 +267,8 @@ pub fn fanout(options: &Options, rate: u64) -> io::Result<Vec<Report>> {
         _ => None,
     };
     let report = phase.report(options.users, 1, &result.deliveries, cpu);
-    Ok(vec![Report { sent_per_second: Some(rate), missed: Some(result.missed), ..report }])
+    // Members watch on libzmq DEALERs, whatever `--client` says.
+    Ok(vec![Report { sent_per_second: Some(rate), missed: Some(result.missed), client: Some("libzmq"), ..report }])
 }
 
 /// `fsync`: the disk's rate of durable one-at-a-time appends.
@@ -273,6 +281,7 @@ pub fn fsync(dir: Option<PathBuf>, duration: Duration) -> io::Result<Vec<Report>
     Ok(vec![Report {
         mode: "fsync".into(),
         target: format!("disk at {}", dir.display()),
+        client: None,
         users: 1,
         window: 1,
         message_bytes: Some(100),
@@ -299,6 +308,7 @@ pub fn idle(duration: Duration) -> io::Result<String> {
         message_bytes: 0,
         progress: false,
         curve: false,
+        client: ClientKind::Engine,
     };
     let servers = Servers::start(&options, 0)?;
     let watched: Vec<Watched> = servers.processes.iter().map(|p| Watched { pid: p.pid() }).collect();

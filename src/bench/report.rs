@@ -8,6 +8,9 @@ use serde::Serialize;
 pub struct Report {
     pub mode: String,
     pub target: String,
+    /// The load generator's client: huddle's own ZMTP codec, or libzmq.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<&'static str>,
     pub users: usize,
     pub window: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,6 +77,9 @@ impl std::fmt::Display for Report {
         }
         if let Some(rss) = self.server_rss_kib {
             write!(f, ", RSS {:.1} MiB", rss as f64 / 1024.0)?;
+        }
+        if let Some(client) = self.client.filter(|client| *client != "engine") {
+            write!(f, "   ({client} client)")?;
         }
         if self.refused > 0 {
             write!(f, "   ({} refused)", self.refused)?;

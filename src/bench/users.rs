@@ -35,6 +35,17 @@ impl Users {
         }
     }
 
+    /// The CURVE keys user `user` connects to `group` with, on huddle's
+    /// own client; `None` on plaintext.
+    pub fn curve_keys(&self, group: &Address, user: usize) -> Option<crate::zmtp::client::CurveKeys> {
+        let (server, keys) = (group.key.as_ref()?, self.keys.get(user)?);
+        Some(crate::zmtp::client::CurveKeys {
+            server: server.bytes(),
+            public: keys.public.bytes(),
+            secret: *keys.secret(),
+        })
+    }
+
     /// A socket of `kind` connected to `group` as user `user`.
     pub fn connect(
         &self,

@@ -8,6 +8,7 @@ use super::curve::{Channel, ClientHandshake};
 use super::sodium::Key;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 /// The largest frame a client takes.
@@ -26,6 +27,8 @@ pub struct Client {
     channel: Option<Channel>,
     input: Vec<u8>,
     plain: Vec<u8>,
+    /// The frames of a message whose last frame has not come yet.
+    partial: Vec<Vec<u8>>,
 }
 
 fn refused(fault: Fault) -> io::Error {
@@ -38,7 +41,7 @@ impl Client {
         let stream = TcpStream::connect_timeout(&address, timeout)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
-        let mut client = Client { stream, channel: None, input: Vec::new(), plain: Vec::new() };
+        let mut client = Client { stream, channel: None, input: Vec::new(), plain: Vec::new(), partial: Vec::new() };
         let mechanism = if curve.is_some() { Mechanism::Curve } else { Mechanism::Null };
         client.stream.write_all(&codec::greeting(mechanism, false))?;
         let greeting = client.read_exact_bytes(GREETING_LEN)?;
@@ -93,24 +96,72 @@ impl Client {
 
     /// The next message's frames.
     pub fn recv(&mut self) -> io::Result<Vec<Vec<u8>>> {
-        let mut frames = Vec::new();
         loop {
-            let (flags, body) = self.read_frame()?;
+            if let Some(message) = self.decode_message()? {
+                return Ok(message);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// The next message if it has come whole, reading what the socket holds
+    /// without waiting for more.
+    pub fn try_recv(&mut self) -> io::Result<Option<Vec<Vec<u8>>>> {
+        loop {
+            if let Some(message) = self.decode_message()? {
+                return Ok(Some(message));
+            }
+            let mut chunk = [0; 64 * 1024];
+            // SAFETY: the buffer is valid for its length; MSG_DONTWAIT makes
+            // this one read non-blocking while writes still block.
+            let count = unsafe {
+                libc::recv(self.stream.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len(), libc::MSG_DONTWAIT)
+            };
+            match count {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                count if count > 0 => self.input.extend_from_slice(&chunk[..count as usize]),
+                _ => {
+                    let error = io::Error::last_os_error();
+                    match error.kind() {
+                        io::ErrorKind::WouldBlock => return Ok(None),
+                        io::ErrorKind::Interrupted => {}
+                        _ => return Err(error),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The descriptor of the connection, to wait on it in a poll.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    /// A whole message from what has been read; `None` until its last
+    /// frame has come.
+    fn decode_message(&mut self) -> io::Result<Option<Vec<Vec<u8>>>> {
+        let mut at = 0;
+        let mut message = None;
+        while let Some((frame, taken)) = codec::parse_frame(&self.input[at..], MAX_FRAME).map_err(refused)? {
+            at += taken;
             let (more, command, body) = match &mut self.channel {
-                None => (flags & MORE != 0, flags & COMMAND != 0, body),
+                None => (frame.more(), frame.is_command(), frame.body.to_vec()),
                 Some(channel) => {
-                    let opened = channel.open_frame(&body).map_err(refused)?;
+                    let opened = channel.open_frame(frame.body).map_err(refused)?;
                     (opened.more, opened.command, opened.body)
                 }
             };
             if command {
                 continue;
             }
-            frames.push(body);
+            self.partial.push(body);
             if !more {
-                return Ok(frames);
+                message = Some(std::mem::take(&mut self.partial));
+                break;
             }
         }
+        self.input.drain(..at);
+        Ok(message)
     }
 
     fn write_command_frame(&mut self, body: &[u8]) -> io::Result<()> {
