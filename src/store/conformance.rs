@@ -30,6 +30,7 @@ pub const ALL: &[(&str, Check)] = &[
     ("a_known_msg_id_stores_nothing_new", a_known_msg_id_stores_nothing_new),
     ("pages_forward_and_backward", pages_forward_and_backward),
     ("membership_is_idempotent_and_rolls_back", membership_is_idempotent_and_rolls_back),
+    ("reading_stops_at_a_byte_bound", reading_stops_at_a_byte_bound),
 ];
 
 fn in_batch<T>(store: &mut dyn GroupStore, f: impl FnOnce(&mut dyn GroupStore) -> T) -> T {
@@ -108,7 +109,7 @@ pub fn pages_forward_and_backward(open: &mut Open) {
     for n in 1..=10 {
         append(store.as_mut(), &n.to_string(), n * 10);
     }
-    let page = |after_seq, before_seq, limit| Page { since: None, after_seq, before_seq, limit };
+    let page = |after_seq, before_seq, limit| Page { after_seq, before_seq, limit, ..Page::default() };
     let latest = store.messages(&page(None, None, Some(3))).unwrap();
     assert_eq!((bodies(&latest), latest.more), (vec!["8", "9", "10"], true));
     let older = store.messages(&page(None, Some(8), Some(3))).unwrap();
@@ -119,6 +120,23 @@ pub fn pages_forward_and_backward(open: &mut Open) {
     assert_eq!((bodies(&first), first.more), (vec!["1", "2"], true));
     let since = Page { since: Some(95), limit: Some(5), ..Page::default() };
     assert_eq!(bodies(&store.messages(&since).unwrap()), ["10"]);
+}
+
+/// A read with `max_bytes` stops soon after it, whole history or page, and
+/// says that more is there.
+pub fn reading_stops_at_a_byte_bound(open: &mut Open) {
+    let mut store = open();
+    for n in 1..=10 {
+        append(store.as_mut(), &format!("{n:0>100}"), n * 10);
+    }
+    let whole = store.messages(&Page { max_bytes: Some(250), ..Page::default() }).unwrap();
+    assert!(whole.more && whole.messages.len() < 10, "read {} of 10", whole.messages.len());
+    assert_eq!(whole.messages[0].seq, 1);
+    let latest = store.messages(&Page { limit: Some(5), max_bytes: Some(250), ..Page::default() }).unwrap();
+    assert!(latest.more && latest.messages.len() < 5);
+    assert_eq!(latest.messages.last().unwrap().seq, 10, "the latest ones are read first");
+    let all = store.messages(&Page { max_bytes: Some(1_000_000), ..Page::default() }).unwrap();
+    assert_eq!((all.messages.len(), all.more), (10, false));
 }
 
 /// Joining twice and leaving twice are harmless; a rolled-back join is gone.

@@ -84,6 +84,10 @@ pub struct Page {
     /// At most this many: the first ones after `after_seq` when that is
     /// given, otherwise the latest ones. `None`: all of them.
     pub limit: Option<usize>,
+    /// Stop reading once the messages read hold more than this many bytes
+    /// of author, text and time (`more` then says the rest is there), so
+    /// that what a request reads into memory has a bound it does not choose.
+    pub max_bytes: Option<usize>,
 }
 
 /// A page of history, in seq order.

@@ -162,19 +162,36 @@ impl SqliteStore {
         Ok(seq.map_or(i64::MAX as u64, |seq| seq as u64))
     }
 
-    fn read_range(&mut self, sql: &str, low: u64, high: u64, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
+    /// Up to `limit` messages of the seqs in `low..high`, in the order `sql`
+    /// reads them; and whether reading stopped at `max_bytes` with more left.
+    fn read_range(
+        &mut self,
+        sql: &str,
+        low: u64,
+        high: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
         let mut statement = self.connection.prepare_cached(sql)?;
         let to_sql = |seq: u64| i64::try_from(seq).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = statement.query_map(params![to_sql(low), to_sql(high), limit], |row| {
-            Ok(StoredMessage {
+        let mut rows = statement.query(params![to_sql(low), to_sql(high), limit])?;
+        let (mut messages, mut bytes) = (Vec::new(), 0usize);
+        while let Some(row) = rows.next()? {
+            if bytes > max_bytes {
+                return Ok((messages, true));
+            }
+            let message = StoredMessage {
                 seq: row.get::<_, i64>(0)? as u64,
                 user_uuid: row.get(1)?,
                 body: row.get(2)?,
                 at: row.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            };
+            // A time is rendered in 19 bytes.
+            bytes += message.user_uuid.len() + message.body.len() + 19;
+            messages.push(message);
+        }
+        Ok((messages, false))
     }
 }
 
@@ -284,16 +301,16 @@ impl GroupStore for SqliteStore {
             low = low.max(self.first_seq_since(since)?);
         }
         let high = page.before_seq.unwrap_or(u64::MAX);
+        let max_bytes = page.max_bytes.unwrap_or(usize::MAX);
         let Some(limit) = page.limit else {
-            return Ok(History { messages: self.read_range(FORWARD_SQL, low, high, usize::MAX)?, more: false });
+            let (messages, more) = self.read_range(FORWARD_SQL, low, high, usize::MAX, max_bytes)?;
+            return Ok(History { messages, more });
         };
         let fetch = limit.saturating_add(1);
-        let (mut messages, forward) = if page.after_seq.is_some() {
-            (self.read_range(FORWARD_SQL, low, high, fetch)?, true)
-        } else {
-            (self.read_range(BACKWARD_SQL, low, high, fetch)?, false)
-        };
-        let more = messages.len() > limit;
+        let forward = page.after_seq.is_some();
+        let sql = if forward { FORWARD_SQL } else { BACKWARD_SQL };
+        let (mut messages, cut) = self.read_range(sql, low, high, fetch, max_bytes)?;
+        let more = cut || messages.len() > limit;
         messages.truncate(limit);
         if !forward {
             messages.reverse();

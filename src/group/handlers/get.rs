@@ -28,19 +28,22 @@ pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, batch: &mut Batc
     // The seed's form has no paging: it gets everything, as it always did,
     // up to the reply limit.
     let limit = request.is_paged().then(|| request.limit.unwrap_or(batch.limits.max_page).min(batch.limits.max_page));
-    let page = Page { since, after_seq: request.after_seq, before_seq: request.before_seq, limit };
-    let history = store.messages(&page)?;
-    let mut messages: Vec<WireMessage> = history.messages.into_iter().map(WireMessage::from).collect();
     let max = batch.limits.max_reply_bytes;
+    let (after_seq, before_seq) = (request.after_seq, request.before_seq);
+    // The store stops reading soon after the reply's worth: a bound on
+    // what a request costs that the requester does not pick.
+    let page = Page { since, after_seq, before_seq, limit, max_bytes: Some(max) };
+    let history = store.messages(&page)?;
+    if limit.is_none() && history.more {
+        return Ok(over_the_reply_limit(max));
+    }
+    let mut messages: Vec<WireMessage> = history.messages.into_iter().map(WireMessage::from).collect();
     let fits = fitting(&messages, max, request.after_seq.is_some());
     if fits == messages.len() {
         return Ok(Reply { more: limit.map(|_| history.more), ..Reply::messages(messages) });
     }
     if limit.is_none() {
-        return Ok(Reply::failed(format!(
-            "the history asked for is over {max} bytes, more than one reply holds (--max-reply-bytes): \
-             ask for it from a later time, or a page at a time (after_seq and limit)"
-        )));
+        return Ok(over_the_reply_limit(max));
     }
     // A page stops short of the limit; `more` says the rest is there.
     if request.after_seq.is_some() {
@@ -49,6 +52,13 @@ pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, batch: &mut Batc
         messages.drain(..messages.len() - fits);
     }
     Ok(Reply { more: Some(true), ..Reply::messages(messages) })
+}
+
+fn over_the_reply_limit(max: usize) -> Reply {
+    Reply::failed(format!(
+        "the history asked for is over {max} bytes, more than one reply holds (--max-reply-bytes): \
+         ask for it from a later time, or a page at a time (after_seq and limit)"
+    ))
 }
 
 /// How many of `messages` fit in a reply of `max` bytes, taken from the
