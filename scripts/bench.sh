@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # huddle side by side with its references, on this machine, one after another:
 #   - the disk's fsync rate (the ceiling for one-at-a-time durable acks)
-#   - a bare ZeroMQ ROUTER echo driven like huddle (the transport's ceiling)
+#   - a bare echo on huddle's ZMTP engine and on a libzmq ROUTER, driven like
+#     huddle (the transport's ceiling), by huddle's own client and by libzmq's
 #   - huddle: durable sendMessage at 64 users and at 1, getMessage, fan-out
 #     to 10/100/1,000 watching members at 1,000 messages/s, idle CPU
 #   - Redis Streams XADD with appendfsync always and everysec (redis-benchmark,
@@ -29,7 +30,10 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ), duration ${DURATION}s per row"
 
 "$huddle" bench fsync --duration 3 --dir "$work"
 "$huddle" bench send --echo --users "$USERS" --duration "$DURATION"
+"$huddle" bench send --echo libzmq --users "$USERS" --duration "$DURATION"
+"$huddle" bench send --echo --client libzmq --users "$USERS" --duration "$DURATION"
 "$huddle" bench send --users "$USERS" --duration "$DURATION"
+"$huddle" bench send --client libzmq --users "$USERS" --duration "$DURATION"
 "$huddle" bench send --users 1 --duration "$DURATION"
 "$huddle" bench send --curve --users "$USERS" --duration "$DURATION"
 "$huddle" bench send --curve --users 1 --duration "$DURATION"

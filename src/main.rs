@@ -240,6 +240,9 @@ enum BenchMode {
         bind: String,
         #[arg(long, value_enum, default_value = "engine")]
         transport: bench::Echo,
+        /// Speak CURVE, with a key pair made for the run.
+        #[arg(long)]
+        curve: bool,
     },
 }
 
@@ -268,8 +271,9 @@ struct BenchFlags {
     /// huddle's engine (as the servers run) or on libzmq (the reference).
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "engine")]
     echo: Option<bench::Echo>,
-    /// Start the group with --curve: every user a key pair, every frame encrypted.
-    #[arg(long, conflicts_with_all = ["echo", "group"])]
+    /// Start the group (or the echo) with --curve: every user a key pair,
+    /// every frame encrypted.
+    #[arg(long, conflicts_with = "group")]
     curve: bool,
     /// The load generator's connections: huddle's own ZMTP client (cheap, so
     /// the server is what is measured) or libzmq's.
@@ -586,7 +590,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     print_reports(&bench::fsync(dir, seconds(duration, "--duration")?)?, json)?
                 }
                 BenchMode::Idle { duration } => println!("{}", bench::idle(seconds(duration, "--duration")?)?),
-                BenchMode::EchoServer { bind, transport } => bench::echo_server(&bind, transport, &stop_on_signals()?)?,
+                BenchMode::EchoServer { bind, transport, curve } => {
+                    bench::echo_server(&bind, transport, curve, &stop_on_signals()?)?
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -334,7 +334,12 @@ pub fn wants_progress(json: bool) -> bool {
 }
 
 /// The bare echo server the `--echo` target runs, on `transport`.
-pub fn echo_server(bind: &str, transport: Echo, shutdown: &crate::shutdown::Shutdown) -> io::Result<()> {
+pub fn echo_server(bind: &str, transport: Echo, curve: bool, shutdown: &crate::shutdown::Shutdown) -> io::Result<()> {
+    let security = match curve {
+        true => transport::Security::Curve(crate::keys::KeyPair::generate()?),
+        false => transport::Security::Plaintext,
+    };
+    let options = transport::RouterOptions { security: security.clone(), ..transport::RouterOptions::default() };
     let mut echo = |batch: Vec<crate::protocol::envelope::Envelope>| -> Vec<crate::serve::ReplyFrames> {
         batch
             .into_iter()
@@ -346,15 +351,14 @@ pub fn echo_server(bind: &str, transport: Echo, shutdown: &crate::shutdown::Shut
     };
     match transport {
         Echo::Engine => {
-            let server = crate::zmtp::bind(bind, transport::RouterOptions::default())?;
+            let server = crate::zmtp::bind(bind, options)?;
             println!("huddle echo listening on {}", server.local_address()?);
             server.serve(shutdown, 1024, &mut echo)
         }
         Echo::Libzmq => {
             let context = zmq::Context::new();
-            let (socket, address) = transport::bind_router(&context, bind, transport::RouterOptions::default())
-                .map_err(io::Error::other)?;
-            println!("huddle echo listening on {address}");
+            let (socket, address) = transport::bind_router(&context, bind, options).map_err(io::Error::other)?;
+            println!("huddle echo listening on {}", address.with_key(security.public_key()));
             crate::serve::serve(&socket, shutdown, 1024, &mut echo).map_err(io::Error::other)
         }
     }

@@ -66,10 +66,13 @@ impl Servers {
                     Echo::Libzmq => "libzmq",
                 };
                 echo.args(["bench", "echo-server", "--bind", "127.0.0.1:0", "--transport", transport]);
+                if curve {
+                    echo.arg("--curve");
+                }
                 let echo = SpawnedServer::start(quiet(echo))?;
                 Ok(Servers {
                     address: Address::parse(&echo.address).map_err(io::Error::other)?,
-                    described: format!("echo ({transport})"),
+                    described: format!("echo ({transport}{})", if curve { ", CURVE" } else { "" }),
                     watched: Some(Watched { pid: echo.pid() }),
                     processes: vec![echo],
                     users: Users::none(),
