@@ -187,14 +187,18 @@ impl Group {
     }
 
     /// Reads a request, or answers it at once when it cannot be read or its
-    /// connection has too many requests in this batch.
+    /// sender has too many requests in this batch: its key under CURVE
+    /// (however many connections it opens), else its connection.
     fn admit(&self, envelope: &mut Envelope, in_flight: &mut HashMap<Vec<u8>, usize>) -> Slot {
-        let connection = envelope.peer.route.first().cloned().unwrap_or_default();
-        let waiting = in_flight.entry(connection).or_default();
+        let (sender, who) = match &envelope.peer.user_id {
+            Some(key) => (key.as_bytes().to_vec(), "key"),
+            None => (envelope.peer.route.first().cloned().unwrap_or_default(), "connection"),
+        };
+        let waiting = in_flight.entry(sender).or_default();
         *waiting += 1;
         if *waiting > self.limits.max_in_flight {
             return Slot::Answered(Reply::failed(format!(
-                "too many requests in flight from this connection (at most {}, --max-in-flight): \
+                "too many requests in flight from this {who} (at most {}, --max-in-flight): \
                  wait for replies before sending more",
                 self.limits.max_in_flight
             )));
@@ -350,6 +354,7 @@ mod fuzz;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyPair;
     use crate::protocol::Status;
     use crate::store::SqliteStore;
 
@@ -380,6 +385,22 @@ mod tests {
         let failed: Vec<bool> = replies.iter().map(|frames| response(frames).response == Status::Failed).collect();
         assert_eq!(failed, [false, false, false, true, true, false]);
         assert!(response(&replies[3]).error.unwrap().contains("--max-in-flight"));
+    }
+
+    #[test]
+    fn one_key_gets_at_most_max_in_flight_requests_however_many_connections_it_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut group = group(dir.path(), Limits { max_in_flight: 2, ..Limits::default() });
+        let key = KeyPair::generate().unwrap().public;
+        let get = format!(r#"{{"action": "getMessage", "user_uuid": "{}", "timestamp": null}}"#, key.user_uuid());
+        let mut batch: Vec<Envelope> = (0..4u8).map(|connection| request(&[connection], &get)).collect();
+        for envelope in &mut batch {
+            envelope.peer.user_id = Some(key.to_string());
+        }
+        let replies = group.apply_batch(batch);
+        let errors: Vec<String> = replies.iter().map(|frames| response(frames).error.unwrap_or_default()).collect();
+        assert!(errors[..2].iter().all(|error| !error.contains("in flight")), "{errors:?}");
+        assert!(errors[2..].iter().all(|error| error.contains("too many requests in flight from this key")));
     }
 
     #[test]
