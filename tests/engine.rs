@@ -382,3 +382,21 @@ fn the_engines_own_client_talks_to_a_libzmq_router_over_null_and_curve() {
         server.join().unwrap().unwrap();
     }
 }
+
+#[test]
+fn one_key_holds_no_more_than_its_share_of_connections() {
+    let server_keys = KeyPair::generate().unwrap();
+    let greedy = KeyPair::generate().unwrap();
+    let options = RouterOptions { max_connections_per_key: Some(2), ..curve_options(&server_keys) };
+    let echo = Echo::start(options);
+    let connect = |keys: &KeyPair| {
+        let mut client = Client::connect(echo.socket_address(), Some(keys_for(&server_keys, keys)), DEADLINE)?;
+        client.send(&[b"", b"hi"])?;
+        client.recv()
+    };
+    let _held: Vec<Client> = (0..2)
+        .map(|_| Client::connect(echo.socket_address(), Some(keys_for(&server_keys, &greedy)), DEADLINE).unwrap())
+        .collect();
+    assert!(connect(&greedy).is_err(), "a third connection of one key is closed");
+    assert!(connect(&KeyPair::generate().unwrap()).is_ok(), "other keys still get in");
+}

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{Peer, data_dir, group_command, home, seed, start_server};
+use common::{DEADLINE, Peer, data_dir, eventually, group_command, home, seed, start_server};
+use huddle::zmtp::client::Client;
 
 const CLIENTS_PER_CONTEXT: usize = 250;
 /// A generous bound: a debug build with 1,000 connections stays far below.
@@ -96,4 +97,36 @@ fn a_thousand_concurrent_clients_are_all_answered_and_nothing_is_lost() {
     assert_eq!(texts.len(), clients, "every message stored once");
     let rss = rss_kb(group.child.id());
     assert!(rss < MAX_SERVER_RSS_KB, "server RSS {rss} kB with {clients} clients");
+}
+
+#[test]
+fn members_who_never_read_cost_the_group_a_bounded_queue_given_back_when_they_go() {
+    let home = home();
+    let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", "127.0.0.1:1", &data_dir(home.path())));
+    let address = group.address.parse().unwrap();
+    let mut stalled: Vec<Client> = (0..10)
+        .map(|index| {
+            let mut member = Client::connect(address, None, DEADLINE).unwrap();
+            let user = format!("stalled-{index}");
+            member.send(&[b"", seed::join(&user).as_bytes()]).unwrap();
+            member.recv().unwrap();
+            let subscribe = format!(r#"{{"action": "subscribe", "user_uuid": "{user}"}}"#);
+            member.send(&[b"", subscribe.as_bytes()]).unwrap();
+            member.recv().unwrap();
+            member
+        })
+        .collect();
+    let baseline = rss_kb(group.child.id());
+    let sender = Peer::req(&group.address);
+    assert_eq!(sender.ask_str(&seed::join("sender")), seed::SUCCESS);
+    let big = "x".repeat(60 * 1024);
+    for _ in 0..300 {
+        assert_eq!(sender.ask_str(&seed::send("sender", &big)), seed::SUCCESS);
+    }
+    // 18 MB pushed to each of ten members that read nothing: without a
+    // byte cap per connection the group would hold 180 MB for them.
+    let peak = rss_kb(group.child.id());
+    assert!(peak < baseline + 64 * 1024, "the group grew from {baseline} kB to {peak} kB");
+    stalled.clear();
+    eventually("the stalled members' memory is given back", || rss_kb(group.child.id()) < baseline + 24 * 1024);
 }

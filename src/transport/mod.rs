@@ -47,6 +47,8 @@ pub struct RouterOptions {
     /// Connections held at once (the engine only; by default, what the
     /// descriptor limit leaves).
     pub max_connections: Option<usize>,
+    /// Connections one CURVE key may hold at once (the engine only).
+    pub max_connections_per_key: Option<usize>,
     /// Requests taken from one connection per batch (the engine only).
     pub per_connection: Option<usize>,
     /// How long a connection may take to finish its handshake (the engine

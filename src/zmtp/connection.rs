@@ -16,6 +16,8 @@ const MAX_HANDSHAKE_FRAME: usize = 64 * 1024;
 /// delimiter, the body, one more to tell a request with too many); the rest
 /// are counted, not held.
 pub const MAX_KEPT_FRAMES: usize = 3;
+/// A buffer that is let go once empty, rather than kept for next time.
+pub const LARGE_BUFFER: usize = 256 * 1024;
 /// The socket types a ROUTER talks to.
 const PEER_TYPES: [&[u8]; 3] = [b"REQ", b"DEALER", b"ROUTER"];
 
@@ -239,16 +241,24 @@ impl Connection {
     }
 
     /// Marks `count` queued bytes as written, and lets go of the buffer's
-    /// memory once a burst has drained.
-    pub fn wrote(&mut self, count: usize) {
+    /// memory once a burst has drained; `true` when it did.
+    pub fn wrote(&mut self, count: usize) -> bool {
         self.written += count;
         if self.written == self.output.len() {
             self.output.clear();
             self.written = 0;
-            if self.output.capacity() > 256 * 1024 {
+            if self.output.capacity() > LARGE_BUFFER {
                 self.output = Vec::new();
+                return true;
             }
         }
+        false
+    }
+
+    /// Whether this connection holds a buffer large enough that freeing it
+    /// is worth giving memory back to the system.
+    pub fn holds_large_buffer(&self) -> bool {
+        self.output.capacity() > LARGE_BUFFER
     }
 }
 

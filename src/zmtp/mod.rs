@@ -38,6 +38,8 @@ const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 /// server does not say: a reply larger than this still goes to a peer
 /// whose queue is below it.
 const DEFAULT_MAX_QUEUED: usize = 1024 * 1024;
+/// Connections one CURVE key may hold, when the server does not say.
+const DEFAULT_CONNECTIONS_PER_KEY: usize = 64;
 /// Messages taken from one connection per batch, when the server does not say.
 const DEFAULT_PER_CONNECTION: usize = 64;
 /// Descriptors kept for the process itself (its store, its own client
@@ -56,6 +58,7 @@ pub fn bind(endpoint: &str, options: RouterOptions) -> io::Result<Server> {
     let policy = Policy { curve, allow: options.allow, max_frame };
     let limits = Limits {
         max_connections: options.max_connections.unwrap_or_else(default_max_connections),
+        max_connections_per_key: options.max_connections_per_key.unwrap_or(DEFAULT_CONNECTIONS_PER_KEY),
         max_queued_bytes: options.max_queued_bytes.unwrap_or(DEFAULT_MAX_QUEUED),
         per_connection: options.per_connection.unwrap_or(DEFAULT_PER_CONNECTION).max(1),
         handshake_timeout: options.handshake_timeout.unwrap_or(Duration::from_millis(HANDSHAKE_TIMEOUT_MS as u64)),

@@ -39,6 +39,9 @@ const READ_CHUNK: usize = 256 * 1024;
 pub struct Limits {
     /// Connections held at once; more are closed as they come.
     pub max_connections: usize,
+    /// Connections held at once by one CURVE key: one key cannot take
+    /// every place.
+    pub max_connections_per_key: usize,
     /// Bytes queued for one peer before messages to it are dropped.
     pub max_queued_bytes: usize,
     /// Messages taken from one connection per batch; the rest wait in its
@@ -75,6 +78,8 @@ pub struct Server {
     limits: Limits,
     peers: Slab<Peer>,
     routes: HashMap<Vec<u8>, usize>,
+    /// Connections open under each CURVE key.
+    keys: HashMap<String, usize>,
     next_route: u32,
     next_serial: u64,
     /// Handshake deadlines, in the order connections came (all have the
@@ -86,6 +91,8 @@ pub struct Server {
     again: Vec<usize>,
     scratch: Vec<u8>,
     refused_since: Option<Instant>,
+    /// A large buffer was let go this turn: memory to give back.
+    released: bool,
 }
 
 impl Server {
@@ -100,6 +107,7 @@ impl Server {
             limits,
             peers: Slab::new(),
             routes: HashMap::new(),
+            keys: HashMap::new(),
             next_route: fastrand::u32(..),
             next_serial: 0,
             deadlines: VecDeque::new(),
@@ -108,6 +116,7 @@ impl Server {
             again: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             refused_since: None,
+            released: false,
         })
     }
 
@@ -162,6 +171,17 @@ impl Server {
                 self.route_all(frames);
             }
             self.write_listed();
+            self.give_back_memory();
+        }
+    }
+
+    /// After a burst (a slow reader's queue drained or closed), hands the
+    /// freed memory back to the system: glibc keeps freed heap memory for
+    /// reuse otherwise, and a server would stay at its peak for good.
+    fn give_back_memory(&mut self) {
+        if std::mem::take(&mut self.released) {
+            // SAFETY: malloc_trim only returns free memory to the system.
+            unsafe { libc::malloc_trim(0) };
         }
     }
 
@@ -307,8 +327,18 @@ impl Server {
     }
 
     /// Gives a connection whose handshake is done its routing id; `false`
-    /// when it asked for one already in use (closed, as libzmq does).
+    /// (and closed) when it asked for one already in use, as libzmq does, or
+    /// when its key holds as many connections as one key may.
     fn admit(&mut self, key: usize, identity: Vec<u8>, user_id: Option<String>) -> bool {
+        if let Some(user_id) = &user_id {
+            let held = self.keys.get(user_id).copied().unwrap_or(0);
+            if held >= self.limits.max_connections_per_key {
+                debug!(key = %user_id, held, "too many connections from one key");
+                self.close(key);
+                return false;
+            }
+            self.keys.insert(user_id.clone(), held + 1);
+        }
         let route = if identity.is_empty() {
             loop {
                 self.next_route = self.next_route.wrapping_add(1);
@@ -368,10 +398,15 @@ impl Server {
         for key in std::mem::take(&mut self.to_write) {
             let Some(peer) = self.peers.get_mut(key) else { continue };
             peer.to_write = false;
-            if let Err(error) = write(peer) {
-                debug!(address = %peer.address, %error, "connection closed");
-                self.close(key);
-            } else if peer.connection.is_closing() && peer.connection.queued() == 0 {
+            match write(peer) {
+                Err(error) => {
+                    debug!(address = %peer.address, %error, "connection closed");
+                    self.close(key);
+                    continue;
+                }
+                Ok(released) => self.released |= released,
+            }
+            if peer.connection.is_closing() && peer.connection.queued() == 0 {
                 self.close(key);
             }
         }
@@ -379,9 +414,18 @@ impl Server {
 
     fn close(&mut self, key: usize) {
         let Some(mut peer) = self.peers.try_remove(key) else { return };
+        self.released |= peer.connection.holds_large_buffer() || peer.input.capacity() > READ_CHUNK;
         let _ = self.poll.registry().deregister(&mut peer.stream);
         if let Some(route) = peer.route {
             self.routes.remove(&route);
+        }
+        if let Some(user_id) = peer.user_id
+            && let Some(held) = self.keys.get_mut(&user_id)
+        {
+            *held -= 1;
+            if *held == 0 {
+                self.keys.remove(&user_id);
+            }
         }
     }
 }
@@ -443,17 +487,19 @@ fn read(
     Ok(if budget == 0 { Spent::Budget } else { Spent::Input })
 }
 
-/// Writes what `peer` has queued, as far as its socket takes it now.
-fn write(peer: &mut Peer) -> io::Result<()> {
+/// Writes what `peer` has queued, as far as its socket takes it now;
+/// `true` when a large buffer was let go.
+fn write(peer: &mut Peer) -> io::Result<bool> {
+    let mut released = false;
     while peer.connection.queued() > 0 {
         let connection = &mut peer.connection;
         match peer.stream.write(&connection.output[connection.written..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(count) => connection.wrote(count),
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Ok(count) => released |= connection.wrote(count),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }
     }
-    Ok(())
+    Ok(released)
 }
