@@ -271,22 +271,27 @@ impl GroupStore for SqliteStore {
         msg_id: Option<&str>,
         at: Micros,
     ) -> Result<Appended, StoreError> {
-        if let Some(msg_id) = msg_id {
-            let mut statement = self.connection.prepare_cached(DUPLICATE_SQL)?;
-            let known: Option<(i64, bool)> =
-                statement.query_row([user_uuid, msg_id, body], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
-            match known {
-                Some((seq, true)) => return Ok(Appended::Duplicate { seq: seq as u64 }),
-                Some((seq, false)) => return Ok(Appended::Conflict { seq: seq as u64 }),
-                None => {}
-            }
-        }
         let at = at.max(self.latest_at);
         let seq = self.latest_seq + 1;
-        let mut statement = self
-            .connection
-            .prepare_cached("INSERT INTO messages (seq, user_uuid, body, at, msg_id) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-        statement.execute(params![seq as i64, user_uuid, body, at, msg_id])?;
+        // The unique index on (msg_id, user_uuid) is the duplicate check: a
+        // new message (the common case) costs one insert, and only an id
+        // already stored costs a look-up to tell a retry from a conflict.
+        let mut statement = self.connection.prepare_cached(
+            "INSERT INTO messages (seq, user_uuid, body, at, msg_id) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        )?;
+        if statement.execute(params![seq as i64, user_uuid, body, at, msg_id])? == 0 {
+            let mut statement = self.connection.prepare_cached(DUPLICATE_SQL)?;
+            let known: Option<(i64, bool)> = statement
+                .query_row([user_uuid, msg_id.unwrap_or_default(), body], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            return match known {
+                Some((seq, true)) => Ok(Appended::Duplicate { seq: seq as u64 }),
+                Some((seq, false)) => Ok(Appended::Conflict { seq: seq as u64 }),
+                None => Err(StoreError::Backend(
+                    format!("message {seq} was not stored, and no message holds its id").into(),
+                )),
+            };
+        }
         (self.latest_seq, self.latest_at) = (seq, at);
         Ok(Appended::New(StoredMessage { seq, user_uuid: user_uuid.to_owned(), body: body.to_owned(), at }))
     }
