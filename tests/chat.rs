@@ -35,6 +35,13 @@ impl Tmux {
         String::from_utf8(output.unwrap().stdout).unwrap()
     }
 
+    /// Whether the program in the pane still runs.
+    fn running(&self) -> bool {
+        let mut check = Command::new("tmux");
+        check.args(["-L", &self.socket, "has-session", "-t", "chat"]).stderr(Stdio::null());
+        check.status().unwrap().success()
+    }
+
     /// Waits until the screen satisfies `check`, failing at the deadline.
     fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
@@ -118,12 +125,7 @@ fn chatting_in_a_terminal() {
     // Leave the session; what arrives meanwhile is shown on return, once.
     tmux.keys(&["C-u", "/quit", "Enter"]);
     let started = Instant::now();
-    let running = || {
-        let mut check = Command::new("tmux");
-        check.args(["-L", &tmux.socket, "has-session", "-t", "chat"]).stderr(Stdio::null());
-        check.status().unwrap().success()
-    };
-    while running() {
+    while tmux.running() {
         assert!(started.elapsed() < DEADLINE, "the client did not exit");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -164,4 +166,24 @@ fn a_name_two_groups_share_is_a_question() {
     tmux.keys(&[chosen, "Enter"]);
     tmux.wait_for("the join", |s| s.contains(&format!("joined twin ({})", second.address)));
     drop(first);
+}
+
+#[test]
+fn ctrl_c_drops_the_line_being_typed_and_ctrl_d_leaves() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let tmux = Tmux::start(&user_command(home.path(), &directory.address));
+    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    tmux.keys(&["a line I regret"]);
+    tmux.wait_for("the typing", |s| s.contains("a line I regret"));
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("a fresh prompt", |s| s.lines().rfind(|l| !l.trim().is_empty()) == Some("huddle>"));
+    tmux.keys(&["/groups", "Enter"]);
+    tmux.wait_for("the client still answering", |s| s.contains("no groups"));
+    tmux.keys(&["C-d"]);
+    let started = Instant::now();
+    while tmux.running() {
+        assert!(started.elapsed() < DEADLINE, "Ctrl-D did not leave:\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -114,16 +114,21 @@ impl Terminal {
 }
 
 impl LineSource for Terminal {
+    /// The next line; Ctrl-C drops the line being typed and asks again (as
+    /// bash and every readline program do), Ctrl-D at an empty line ends.
     fn read_line(&mut self, prompt: &str) -> io::Result<Option<String>> {
-        match self.editor.readline(prompt) {
-            Ok(line) => {
-                if !line.trim().is_empty() {
-                    let _ = self.editor.add_history_entry(line.as_str());
+        loop {
+            return match self.editor.readline(prompt) {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = self.editor.add_history_entry(line.as_str());
+                    }
+                    Ok(Some(line))
                 }
-                Ok(Some(line))
-            }
-            Err(ReadlineError::Eof | ReadlineError::Interrupted) => Ok(None),
-            Err(error) => Err(io::Error::other(error)),
+                Err(ReadlineError::Interrupted) => continue,
+                Err(ReadlineError::Eof) => Ok(None),
+                Err(error) => Err(io::Error::other(error)),
+            };
         }
     }
 }
