@@ -31,26 +31,43 @@ impl LastSeen {
         self.seqs.iter()
     }
 
-    /// Records `seq` for `group` and writes the file (atomically: a temporary
-    /// file renamed over it).
+    /// Records `seq` for `group` and writes the file.
     pub fn set(&mut self, group: &str, seq: u64) -> io::Result<()> {
         if self.seqs.get(group) == Some(&seq) {
             return Ok(());
         }
         self.seqs.insert(group.to_owned(), seq);
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let temporary = self.path.with_extension("json.tmp");
-        std::fs::write(&temporary, serde_json::to_vec_pretty(&self.seqs)?)?;
-        std::fs::rename(&temporary, &self.path)
+        self.write(None)
     }
 
+    /// Drops the mark of `group`, here and in the file (where another
+    /// client of the user may have put it).
     pub fn forget(&mut self, group: &str) -> io::Result<()> {
-        if self.seqs.remove(group).is_some() {
-            std::fs::write(&self.path, serde_json::to_vec_pretty(&self.seqs)?)?;
+        self.seqs.remove(group);
+        self.write(Some(group))
+    }
+
+    /// Writes the marks, merged with what other clients of the same user
+    /// wrote meanwhile (the higher mark wins; `forgotten` is dropped), under
+    /// a lock, through a temporary file renamed over the old one: two
+    /// clients never undo each other's marks, and a crash never leaves half
+    /// a file.
+    fn write(&mut self, forgotten: Option<&str>) -> io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let lock = std::fs::File::create(self.path.with_extension("json.lock"))?;
+        lock.lock()?;
+        let on_disk: BTreeMap<String, u64> =
+            std::fs::read(&self.path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+        for (group, seq) in on_disk {
+            if Some(group.as_str()) != forgotten {
+                let mark = self.seqs.entry(group).or_default();
+                *mark = (*mark).max(seq);
+            }
         }
-        Ok(())
+        let temporary = self.path.with_extension(format!("json.{}.tmp", std::process::id()));
+        std::fs::write(&temporary, serde_json::to_vec_pretty(&self.seqs)?)?;
+        std::fs::rename(&temporary, &self.path)
     }
 }
 
@@ -69,5 +86,20 @@ mod tests {
         let seen = LastSeen::load(dir.path());
         assert_eq!(seen.get("h:1"), Some(7));
         assert_eq!(seen.get("h:2"), None);
+    }
+
+    #[test]
+    fn two_clients_of_one_user_never_undo_each_others_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = LastSeen::load(dir.path());
+        let mut second = LastSeen::load(dir.path());
+        first.set("lobby", 200).unwrap();
+        // The second client started before the first marked anything.
+        second.set("ops", 5).unwrap();
+        second.set("lobby", 10).unwrap();
+        let seen = LastSeen::load(dir.path());
+        assert_eq!((seen.get("lobby"), seen.get("ops")), (Some(200), Some(5)));
+        first.forget("ops").unwrap();
+        assert_eq!(LastSeen::load(dir.path()).get("ops"), None);
     }
 }
