@@ -42,9 +42,10 @@ enum Command {
     /// Start a directory, a group `lobby` and the client, all on this machine.
     #[command(after_help = "Example:\n  huddle up\n  echo get_group_list | huddle up")]
     Up {
-        /// The directory's port on 127.0.0.1 (0 picks a free one).
-        #[arg(long, default_value_t = DIRECTORY_PORT)]
-        directory_port: u16,
+        /// Where to run the directory, on this machine: [127.0.0.1:]PORT
+        /// (port 0 picks a free one).
+        #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", alias = "directory-port")]
+        directory: String,
         #[command(flatten)]
         user: UserFlags,
     },
@@ -83,7 +84,7 @@ enum Command {
         #[arg(value_name = "DIRECTORY_HOST", conflicts_with = "directory", allow_hyphen_values = true)]
         seed_directory: Option<String>,
         /// The directory to register with: [KEY@]HOST[:PORT].
-        #[arg(long, default_value = "127.0.0.1", allow_hyphen_values = true)]
+        #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", allow_hyphen_values = true)]
         directory: String,
         /// Where the group keeps its members, history and key
         /// [default: $XDG_DATA_HOME/huddle/groups/NAME].
@@ -185,8 +186,11 @@ enum Command {
         after_help = "Examples:\n  huddle user\n  huddle user 192.168.1.10\n  printf 'join_group 127.0.0.1:5560\\nget_messages 127.0.0.1:5560\\n' | huddle user"
     )]
     User {
+        /// The directory, as the seed's user.py took it: [KEY@]HOST[:PORT].
+        #[arg(value_name = "DIRECTORY", conflicts_with = "directory", allow_hyphen_values = true)]
+        seed_directory: Option<String>,
         /// The directory: [KEY@]HOST[:PORT].
-        #[arg(default_value = "127.0.0.1", allow_hyphen_values = true)]
+        #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", allow_hyphen_values = true)]
         directory: String,
         #[command(flatten)]
         user: UserFlags,
@@ -407,7 +411,7 @@ impl AllowFlags {
 #[derive(clap::Args)]
 struct ScriptFlags {
     /// The directory, to find groups by name: [KEY@]HOST[:PORT].
-    #[arg(long, default_value = "127.0.0.1", allow_hyphen_values = true)]
+    #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", allow_hyphen_values = true)]
     directory: String,
     /// One JSON object a line instead of text.
     #[arg(long)]
@@ -487,6 +491,9 @@ fn main() -> ExitCode {
         .init();
     match run(cli) {
         Ok(code) => code,
+        // A reader that stopped reading (`| head`): nothing more to say, and
+        // nothing failed, as for `cat`.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             // An error may quote a server's words: shown, not obeyed, at a terminal.
             eprintln!("huddle: {}", shown(&format!("{error:#}"), std::io::stderr().is_terminal()));
@@ -495,9 +502,18 @@ fn main() -> ExitCode {
     }
 }
 
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    error.chain().any(|cause| match cause.downcast_ref::<commands::CommandError>() {
+        Some(commands::CommandError::Output(io)) => broken(io),
+        _ => cause.downcast_ref::<std::io::Error>().is_some_and(broken),
+    })
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Up { directory_port, user } => {
+        Command::Up { directory, user } => {
+            let directory_port = up_directory_port(&directory)?;
             let config = up::UpConfig {
                 directory: Address { host: "127.0.0.1".into(), port: directory_port, key: None },
                 directory_data: paths::directory_data_dir(directory_port),
@@ -596,14 +612,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::User { directory, user } => {
-            let directory = Address::parse_with_default_port(&directory, DIRECTORY_PORT)?;
+        Command::User { seed_directory, directory, user } => {
+            let directory =
+                Address::parse_with_default_port(seed_directory.as_ref().unwrap_or(&directory), DIRECTORY_PORT)?;
             let mut client = user.client()?;
             let interactive = std::io::stdin().is_terminal();
             let outcome = session::run(&mut client, directory, None, user.timeout()?, &paths::config_dir())?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
     }
+}
+
+/// The port of the directory `huddle up` runs: `--directory` names one on
+/// this machine, as `[127.0.0.1:]PORT` (a bare port, for the old
+/// `--directory-port`, too).
+fn up_directory_port(directory: &str) -> Result<u16> {
+    if let Ok(port) = directory.parse::<u16>() {
+        return Ok(port);
+    }
+    let address = Address::parse_with_default_port(directory, DIRECTORY_PORT)?;
+    anyhow::ensure!(
+        is_loopback(&address.host),
+        "huddle up runs its directory on this machine: give --directory 127.0.0.1:PORT, \
+         or `huddle user --directory {directory}` to join one elsewhere"
+    );
+    Ok(address.port)
 }
 
 fn stop_on_signals() -> Result<Shutdown> {

@@ -100,3 +100,48 @@ fn watch_prints_the_backlog_then_each_new_message_as_json_lines() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+#[test]
+fn huddle_directory_in_the_environment_names_the_directory_for_every_command() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let _group =
+        start_server(group_command(home.path(), "ops", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
+    let d = directory.address.as_str();
+    eventually("listed", || Peer::req(d).ask_str(&seed::group_list("u")).contains("ops"));
+    let with_env = |args: &[&str]| {
+        let output = huddle(home.path()).args(args).env("HUDDLE_DIRECTORY", d).stdin(Stdio::null()).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(with_env(&["groups"]).starts_with("ops - "));
+    assert!(with_env(&["join", "ops"]).contains("joined"));
+    // `huddle user` takes it too, and the same --directory flag as the rest.
+    assert!(with_env(&["user"]).is_empty(), "a script of nothing prints nothing");
+    let flagged = run(home.path(), &["user", "--directory", d], "get_group_list\n");
+    assert!(String::from_utf8_lossy(&flagged.stdout).contains("ops"), "{flagged:?}");
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let _group =
+        start_server(group_command(home.path(), "ops", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
+    let d = directory.address.as_str();
+    eventually("listed", || Peer::req(d).ask_str(&seed::group_list("u")).contains("ops"));
+    assert!(run(home.path(), &["join", "ops", "--directory", d], "").status.success());
+    assert!(run(home.path(), &["send", "ops", "one", "--directory", d], "").status.success());
+    // As `huddle history ops --json | head -0`: the pipe is closed before
+    // huddle writes to it.
+    let mut child = huddle(home.path())
+        .args(["history", "ops", "--json", "--directory", d])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "exit {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+}

@@ -10,7 +10,7 @@ use std::process::Stdio;
 fn up_starts_everything_joins_the_lobby_and_stops_at_exit() {
     let home = tempfile::tempdir().unwrap();
     let mut child = huddle(home.path())
-        .args(["up", "--directory-port", "0"])
+        .args(["up", "--directory", "127.0.0.1:0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
