@@ -38,10 +38,13 @@ impl Live {
         Live { client, printer, seen: Arc::new(Mutex::new(LastSeen::load(config_dir))), watchers: HashMap::new() }
     }
 
-    /// The groups watched in an earlier session.
-    pub fn remembered(&self) -> Vec<Address> {
+    /// The groups watched in an earlier session, with their names.
+    pub fn remembered(&self) -> Vec<NamedGroup> {
         let seen = self.seen.lock().expect("no panics while holding the lock");
-        seen.groups().filter_map(|(address, _)| Address::parse(address).ok()).collect()
+        let groups = seen.groups().filter_map(|(address, mark)| {
+            Some(NamedGroup { name: mark.name.clone(), address: Address::parse(address).ok()? })
+        });
+        groups.collect()
     }
 
     /// Starts printing `group`'s new messages (and those since the last one
@@ -59,6 +62,9 @@ impl Live {
             Err(error) => return self.print(format!("{} cannot follow {group}: {error}", style("!").red())),
         };
         self.watchers.insert(group.address.clone(), stop.clone());
+        if let (Some(name), Ok(mut seen)) = (&group.name, self.seen.lock()) {
+            let _ = seen.set_name(&group.address.to_string(), name);
+        }
         let (printer, seen, group) = (self.printer.clone(), self.seen.clone(), group.clone());
         std::thread::spawn(move || {
             let print = |line: String| print_to(&printer, line);
@@ -94,6 +100,17 @@ impl Live {
             }
             watch.stop();
         });
+    }
+
+    /// Notes that messages of `group` up to `seq` were shown (by a command),
+    /// so that following it later does not show them again.
+    pub fn mark_shown(&self, group: &Address, seq: u64) {
+        if let Ok(mut seen) = self.seen.lock() {
+            let key = group.to_string();
+            if seen.get(&key).is_none_or(|shown| shown < seq) {
+                let _ = seen.set(&key, seq);
+            }
+        }
     }
 
     /// Stops printing `group`'s messages and forgets where the user was.

@@ -1,49 +1,94 @@
-//! The last message the user was shown, per group, kept next to the user's
-//! id (`$XDG_CONFIG_HOME/huddle/last-seen.json`), so that a client starting
-//! again shows what arrived while it was away, once.
+//! The last message the user was shown, per group, and the group's name,
+//! kept next to the user's id (`$XDG_CONFIG_HOME/huddle/last-seen.json`),
+//! so that a client starting again shows what arrived while it was away,
+//! once, under the names the user knows the groups by.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 pub const LAST_SEEN_FILE: &str = "last-seen.json";
 
-/// Group address -> the last seq shown.
+/// Where the user was in one group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
+pub struct Mark {
+    /// The last seq shown.
+    pub seq: u64,
+    /// The group's name in the directory, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A mark as files hold it: a bare seq in files of earlier versions.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Seq(u64),
+    Mark {
+        seq: u64,
+        #[serde(default)]
+        name: Option<String>,
+    },
+}
+
+impl From<Stored> for Mark {
+    fn from(stored: Stored) -> Mark {
+        match stored {
+            Stored::Seq(seq) => Mark { seq, name: None },
+            Stored::Mark { seq, name } => Mark { seq, name },
+        }
+    }
+}
+
+/// Group address -> where the user was.
 #[derive(Debug, Default)]
 pub struct LastSeen {
     path: PathBuf,
-    seqs: BTreeMap<String, u64>,
+    marks: BTreeMap<String, Mark>,
 }
 
 impl LastSeen {
     /// Reads the file in `dir`; a missing or unreadable file is an empty map.
     pub fn load(dir: &Path) -> LastSeen {
         let path = dir.join(LAST_SEEN_FILE);
-        let seqs = std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
-        LastSeen { path, seqs }
+        let marks = read(&path);
+        LastSeen { path, marks }
     }
 
     pub fn get(&self, group: &str) -> Option<u64> {
-        self.seqs.get(group).copied()
+        self.marks.get(group).map(|mark| mark.seq)
     }
 
-    pub fn groups(&self) -> impl Iterator<Item = (&String, &u64)> {
-        self.seqs.iter()
+    pub fn groups(&self) -> impl Iterator<Item = (&String, &Mark)> {
+        self.marks.iter()
     }
 
     /// Records `seq` for `group` and writes the file.
     pub fn set(&mut self, group: &str, seq: u64) -> io::Result<()> {
-        if self.seqs.get(group) == Some(&seq) {
+        let mark = self.marks.entry(group.to_owned()).or_default();
+        if mark.seq == seq && seq != 0 {
             return Ok(());
         }
-        self.seqs.insert(group.to_owned(), seq);
+        mark.seq = seq;
+        self.write(None)
+    }
+
+    /// Records the name `group` is listed under.
+    pub fn set_name(&mut self, group: &str, name: &str) -> io::Result<()> {
+        let mark = self.marks.entry(group.to_owned()).or_default();
+        if mark.name.as_deref() == Some(name) {
+            return Ok(());
+        }
+        mark.name = Some(name.to_owned());
         self.write(None)
     }
 
     /// Drops the mark of `group`, here and in the file (where another
     /// client of the user may have put it).
     pub fn forget(&mut self, group: &str) -> io::Result<()> {
-        self.seqs.remove(group);
+        self.marks.remove(group);
         self.write(Some(group))
     }
 
@@ -57,18 +102,23 @@ impl LastSeen {
         std::fs::create_dir_all(dir)?;
         let lock = std::fs::File::create(self.path.with_extension("json.lock"))?;
         lock.lock()?;
-        let on_disk: BTreeMap<String, u64> =
-            std::fs::read(&self.path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
-        for (group, seq) in on_disk {
+        for (group, theirs) in read(&self.path) {
             if Some(group.as_str()) != forgotten {
-                let mark = self.seqs.entry(group).or_default();
-                *mark = (*mark).max(seq);
+                let ours = self.marks.entry(group).or_default();
+                ours.seq = ours.seq.max(theirs.seq);
+                if ours.name.is_none() {
+                    ours.name = theirs.name;
+                }
             }
         }
         let temporary = self.path.with_extension(format!("json.{}.tmp", std::process::id()));
-        std::fs::write(&temporary, serde_json::to_vec_pretty(&self.seqs)?)?;
+        std::fs::write(&temporary, serde_json::to_vec_pretty(&self.marks)?)?;
         std::fs::rename(&temporary, &self.path)
     }
+}
+
+fn read(path: &Path) -> BTreeMap<String, Mark> {
+    std::fs::read(path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -81,11 +131,20 @@ mod tests {
         let mut seen = LastSeen::load(dir.path());
         assert_eq!(seen.get("h:1"), None);
         seen.set("h:1", 7).unwrap();
+        seen.set_name("h:1", "lobby").unwrap();
         seen.set("h:2", 3).unwrap();
         seen.forget("h:2").unwrap();
         let seen = LastSeen::load(dir.path());
         assert_eq!(seen.get("h:1"), Some(7));
+        assert_eq!(seen.groups().next().unwrap().1.name.as_deref(), Some("lobby"));
         assert_eq!(seen.get("h:2"), None);
+    }
+
+    #[test]
+    fn a_file_of_bare_seqs_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LAST_SEEN_FILE), r#"{"127.0.0.1:5560": 42}"#).unwrap();
+        assert_eq!(LastSeen::load(dir.path()).get("127.0.0.1:5560"), Some(42));
     }
 
     #[test]
