@@ -42,6 +42,15 @@ impl Tmux {
         check.status().unwrap().success()
     }
 
+    /// Waits for the program in the pane to exit, failing at the deadline.
+    fn wait_gone(&self, what: &str) {
+        let started = Instant::now();
+        while self.running() {
+            assert!(started.elapsed() < DEADLINE, "{what}:\n{}", self.screen());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until the screen satisfies `check`, failing at the deadline.
     fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
@@ -74,9 +83,12 @@ fn user_command(home: &Path, directory: &str) -> String {
 
 /// Another user, sending from a script.
 fn someone_sends(home: &Path, directory: &str, text: &str) {
+    someone_sends_to(home, directory, "lobby", text);
+}
+
+fn someone_sends_to(home: &Path, directory: &str, group: &str, text: &str) {
     let other = home.join("other");
-    for args in [vec!["join", "lobby", "--directory", directory], vec!["send", "lobby", text, "--directory", directory]]
-    {
+    for args in [vec!["join", group, "--directory", directory], vec!["send", group, text, "--directory", directory]] {
         let output = run_huddle(&other, &args, "");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
@@ -124,11 +136,7 @@ fn chatting_in_a_terminal() {
 
     // Leave the session; what arrives meanwhile is shown on return, once.
     tmux.keys(&["C-u", "/quit", "Enter"]);
-    let started = Instant::now();
-    while tmux.running() {
-        assert!(started.elapsed() < DEADLINE, "the client did not exit");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tmux.wait_gone("the client did not exit");
     someone_sends(home.path(), &d, "while you were away 1");
     someone_sends(home.path(), &d, "while you were away 2");
     let tmux = Tmux::start(&user_command(home.path(), &d));
@@ -181,9 +189,41 @@ fn ctrl_c_drops_the_line_being_typed_and_ctrl_d_leaves() {
     tmux.keys(&["/groups", "Enter"]);
     tmux.wait_for("the client still answering", |s| s.contains("no groups"));
     tmux.keys(&["C-d"]);
-    let started = Instant::now();
-    while tmux.running() {
-        assert!(started.elapsed() < DEADLINE, "Ctrl-D did not leave:\n{}", tmux.screen());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tmux.wait_gone("Ctrl-D did not leave");
+}
+
+#[test]
+fn the_prompt_speaks_in_names_with_spaces_and_says_what_to_type() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let d = directory.address.clone();
+    let cool = start_server(group_command(home.path(), "Cool Group", "127.0.0.1:0", &d, &home.path().join("cool")));
+    let ops = start_server(group_command(home.path(), "ops", "127.0.0.1:0", &d, &home.path().join("ops")));
+    common::eventually("both listed", || {
+        let listed = run_huddle(home.path(), &["groups", "--directory", &d], "").stdout;
+        let listed = String::from_utf8_lossy(&listed);
+        listed.contains("Cool Group - ") && listed.contains("ops - ")
+    });
+    let tmux = Tmux::start(&user_command(home.path(), &d));
+    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    tmux.keys(&["hello?", "Enter"]);
+    tmux.wait_for("the hint", |s| s.contains("you are not talking in a group, so that was not sent: /join GROUP"));
+    tmux.keys(&["/join", "Enter"]);
+    tmux.wait_for("the usage", |s| s.contains("`/join` needs a group: /join GROUP"));
+    tmux.keys(&["/join Cool Group", "Enter"]);
+    tmux.wait_for("the join", |s| s.contains("joined Cool Group") && s.contains("Cool Group>"));
+    // The seed's command joins too, and at a terminal makes the group live
+    // and the one talked in.
+    tmux.keys(&[&format!("join_group {}", ops.address), "Enter"]);
+    tmux.wait_for("ops current", |s| s.contains("ops>"));
+    tmux.keys(&["/quit", "Enter"]);
+    tmux.wait_gone("/quit did not leave");
+
+    // After a restart, what arrives is shown under the group's name.
+    let tmux = Tmux::start(&user_command(home.path(), &d));
+    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    someone_sends_to(home.path(), &d, "Cool Group", "named after a restart");
+    let screen = tmux.wait_for("the message", |s| s.contains("named after a restart"));
+    let line = screen.lines().find(|line| line.contains("named after a restart")).unwrap();
+    assert!(line.contains("Cool Group") && !line.contains(&cool.address), "{line}");
 }

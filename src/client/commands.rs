@@ -3,7 +3,7 @@
 //! object a line, and returns an error (exit status 1) when it did not do
 //! what was asked.
 
-use super::display::{show, shown};
+use super::display::{quoted_if_spaced, show, shown};
 use super::live::Watch;
 use super::{Client, ClientError, NamedGroup, since};
 use crate::protocol::{Address, WireMessage};
@@ -33,6 +33,16 @@ pub enum CommandError {
     EmptyMessage,
     #[error(transparent)]
     Output(#[from] io::Error),
+    #[error("you are not a member of {group}: `huddle join {group}` first")]
+    NotAMember { group: String },
+}
+
+/// Names the group as the user gave it in a "join first" error.
+fn as_given(group: &str) -> impl Fn(ClientError) -> CommandError + '_ {
+    move |error| match error {
+        ClientError::NotAMember { .. } => CommandError::NotAMember { group: quoted_if_spaced(group) },
+        error => CommandError::Client(error),
+    }
 }
 
 impl<W: Write> Output<W> {
@@ -45,13 +55,16 @@ impl<W: Write> Output<W> {
     }
 
     fn message(&mut self, group: &NamedGroup, message: &WireMessage) -> io::Result<()> {
-        let value = json!({
+        let mut value = json!({
             "group": group.address.to_string(),
             "seq": message.seq,
             "user_uuid": message.user_uuid,
             "message": message.message,
             "timestamp": message.timestamp,
         });
+        if let Some(name) = &group.name {
+            value["name"] = json!(name);
+        }
         self.line(show(message), value)?;
         self.out.flush()
     }
@@ -132,13 +145,18 @@ pub fn send<W: Write>(
     if text.is_empty() {
         return Err(CommandError::EmptyMessage);
     }
+    let given = group;
     let group = client.resolve(directory, group)?;
-    let seq = client.send(&group.address, &text)?;
+    let seq = client.send(&group.address, &text).map_err(as_given(given))?;
     let shown = match seq {
         Some(seq) => format!("sent to {group} as #{seq}"),
         None => format!("sent to {group}"),
     };
-    out.line(shown, json!({"group": group.address.to_string(), "seq": seq}))?;
+    let mut value = json!({"group": group.address.to_string(), "seq": seq});
+    if let Some(name) = &group.name {
+        value["name"] = json!(name);
+    }
+    out.line(shown, value)?;
     Ok(())
 }
 
@@ -151,12 +169,14 @@ pub fn history<W: Write>(
     limit: Option<usize>,
     out: &mut Output<W>,
 ) -> Result<(), CommandError> {
+    let given = group;
     let group = client.resolve(directory, group)?;
     let since = since.map(|text| since::parse(text, chrono::Local::now())).transpose()?;
     let messages = match limit {
-        Some(limit) => client.latest(&group.address, since.as_deref(), limit)?,
-        None => client.messages(&group.address, since.as_deref())?,
+        Some(limit) => client.latest(&group.address, since.as_deref(), limit),
+        None => client.messages(&group.address, since.as_deref()),
     };
+    let messages = messages.map_err(as_given(given))?;
     for message in &messages {
         out.message(&group, message)?;
     }
@@ -172,10 +192,11 @@ pub fn watch<W: Write>(
     backlog: u64,
     out: &mut Output<W>,
 ) -> Result<(), CommandError> {
+    let given = group;
     let group = client.resolve(directory, group)?;
-    let mut watch = Watch::start(client.fresh()?, &group.address, None, backlog)?;
+    let mut watch = Watch::start(client.fresh()?, &group.address, None, backlog).map_err(as_given(given))?;
     loop {
-        for message in watch.next(Duration::from_secs(3600))? {
+        for message in watch.next(Duration::from_secs(3600)).map_err(as_given(given))? {
             out.message(&group, &message)?;
         }
     }

@@ -32,6 +32,12 @@ pub fn format_message(group: &NamedGroup, message: &WireMessage, me: &str) -> St
     )
 }
 
+/// A group name as typed in a command, at the prompt or in a shell: quoted
+/// when it holds spaces.
+pub fn quoted_if_spaced(name: &str) -> String {
+    if name.contains(char::is_whitespace) { format!("{name:?}") } else { name.to_owned() }
+}
+
 /// `text` as it is shown: [`visible`] to a person at a terminal, exact to a
 /// script.
 pub fn shown(text: &str, terminal: bool) -> Cow<'_, str> {

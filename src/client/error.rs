@@ -12,6 +12,8 @@ pub enum ClientError {
     BadReply { kind: &'static str, address: Address, detail: String, shown: String },
     #[error("group {address} refused: {reason}")]
     Refused { address: Address, reason: String },
+    #[error("you are not a member of group {address}: join it first (`huddle join GROUP`)")]
+    NotAMember { address: Address },
     #[error(transparent)]
     BadTimestamp(crate::protocol::timestamp::BadTimestamp),
     #[error(transparent)]
@@ -25,7 +27,21 @@ pub enum ClientError {
     AmbiguousGroup { name: String, candidates: Vec<NamedGroup> },
 }
 
+/// What a huddle group says to a request from someone who is not a member.
+const NOT_A_MEMBER: &str = "is not a member of this group";
+
 impl ClientError {
+    /// A group's refusal, told apart when it means "join first".
+    pub(crate) fn refused(address: &Address, reason: Option<String>) -> ClientError {
+        match reason {
+            Some(reason) if reason.contains(NOT_A_MEMBER) => ClientError::NotAMember { address: address.clone() },
+            reason => ClientError::Refused {
+                address: address.clone(),
+                reason: reason.unwrap_or_else(|| "no reason given (are you a member?)".into()),
+            },
+        }
+    }
+
     pub(crate) fn bad_reply(kind: &'static str, address: &Address, reply: &[u8], detail: impl ToString) -> ClientError {
         let mut shown = String::from_utf8_lossy(reply).into_owned();
         shown.truncate(200);

@@ -68,19 +68,38 @@ impl Completer for ChatHelper {
     type Candidate = Pair;
 
     fn complete(&self, line: &str, pos: usize, _: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let start = line[..pos].rfind(' ').map_or(0, |space| space + 1);
-        let word = &line[start..pos];
-        let candidates: Vec<String> = if start == 0 {
-            COMMANDS.iter().map(|c| c.to_string()).collect()
-        } else {
-            self.groups.lock().map(|groups| groups.clone()).unwrap_or_default()
+        let typed = &line[..pos];
+        let Some(space) = typed.find(' ') else {
+            let commands = COMMANDS.iter().filter(|command| command.starts_with(typed));
+            return Ok((0, commands.map(|c| Pair { display: c.to_string(), replacement: c.to_string() }).collect()));
         };
-        let pairs = candidates
-            .into_iter()
-            .filter(|candidate| candidate.starts_with(word))
-            .map(|candidate| Pair { display: candidate.clone(), replacement: candidate })
-            .collect();
-        Ok((start, pairs))
+        let (command, start) = (&typed[..space], space + 1);
+        // A name after /join or /leave runs to the end of the line, spaces
+        // and all; after /msg a text follows, so a name with spaces is quoted.
+        let (word, quote) = match command {
+            "/join" | "/leave" => (&typed[start..], false),
+            "/msg" if !typed[start..].trim_start_matches('"').contains(' ') => (&typed[start..], true),
+            _ => {
+                let start = typed.rfind(' ').map_or(0, |space| space + 1);
+                return Ok((start, self.names_from(&typed[start..], false)));
+            }
+        };
+        Ok((start, self.names_from(word, quote)))
+    }
+}
+
+impl ChatHelper {
+    /// The group names that start with `word` (a leading quote aside), each
+    /// quoted when `quote` and it holds a space.
+    fn names_from(&self, word: &str, quote: bool) -> Vec<Pair> {
+        let prefix = word.trim_start_matches('"');
+        let names = self.groups.lock().map(|groups| groups.clone()).unwrap_or_default();
+        let matching = names.into_iter().filter(|name| name.starts_with(prefix));
+        let pair = |name: String| {
+            let replacement = if quote && name.contains(' ') { format!("\"{name}\" ") } else { name.clone() };
+            Pair { display: name, replacement }
+        };
+        matching.map(pair).collect()
     }
 }
 
@@ -137,5 +156,29 @@ impl Drop for Terminal {
     fn drop(&mut self) {
         // Losing the input history is not worth an error at exit.
         let _ = self.editor.save_history(&self.history_file);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lines Tab offers for `line`.
+    fn completions(line: &str) -> Vec<String> {
+        let names = vec!["Cool Group".to_owned(), "lobby".to_owned()];
+        let helper = ChatHelper { groups: Arc::new(Mutex::new(names)) };
+        let history = DefaultHistory::new();
+        let (start, pairs) = helper.complete(line, line.len(), &Context::new(&history)).unwrap();
+        pairs.into_iter().map(|pair| format!("{}{}", &line[..start], pair.replacement)).collect()
+    }
+
+    #[test]
+    fn tab_completes_names_with_spaces_as_each_command_takes_them() {
+        assert_eq!(completions("/join Co"), ["/join Cool Group"]);
+        assert_eq!(completions("/join Cool G"), ["/join Cool Group"]);
+        assert_eq!(completions("/leave lo"), ["/leave lobby"]);
+        assert_eq!(completions("/msg Co"), ["/msg \"Cool Group\" "]);
+        assert_eq!(completions("/msg \"Co"), ["/msg \"Cool Group\" "]);
+        assert_eq!(completions("/jo"), ["/join"]);
     }
 }

@@ -207,10 +207,7 @@ impl Watch {
                     }
                 }
                 Ok(Incoming::Reply(reply)) => {
-                    return Err(ClientError::Refused {
-                        address: self.group.clone(),
-                        reason: reply.error.unwrap_or_else(|| "no reason given (are you a member?)".into()),
-                    });
+                    return Err(ClientError::refused(&self.group, reply.error));
                 }
                 Err(error) => return Err(ClientError::bad_reply("group", &self.group, body, error)),
             }

@@ -228,10 +228,7 @@ impl Client {
         let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("group", group, &reply, error))?;
         match reply.response {
             Status::Success => Ok(reply),
-            Status::Failed => Err(ClientError::Refused {
-                address: group.clone(),
-                reason: reply.error.unwrap_or_else(|| "no reason given (are you a member?)".into()),
-            }),
+            Status::Failed => Err(ClientError::refused(group, reply.error)),
         }
     }
 }

@@ -48,6 +48,25 @@ pub enum ParseError {
     Address(#[from] BadAddress),
     #[error("`{0}` is not a command, or its arguments are wrong: type help")]
     Usage(String),
+    #[error("`{command}` needs {what}: {usage}")]
+    Missing { command: &'static str, what: &'static str, usage: &'static str },
+    #[error("a quote is not closed: {0}")]
+    Unclosed(String),
+}
+
+/// The commands that take a group, and how they are written.
+const GROUP_USAGE: [(&str, &str); 6] = [
+    ("/join", "/join GROUP (a name from /groups, or IP:PORT)"),
+    ("/msg", "/msg GROUP TEXT (quote a name with spaces: /msg \"Cool Group\" hi)"),
+    ("join_group", "join_group IP:PORT"),
+    ("leave_group", "leave_group IP:PORT"),
+    ("send_message", "send_message IP:PORT"),
+    ("get_messages", "get_messages IP:PORT [TIMESTAMP]"),
+];
+
+fn missing_group(command: &str) -> ParseError {
+    let (command, usage) = GROUP_USAGE.iter().find(|(name, _)| *name == command).copied().unwrap_or(GROUP_USAGE[0]);
+    ParseError::Missing { command, what: "a group", usage }
 }
 
 /// Reads `line`; `None` for a blank line.
@@ -64,16 +83,46 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         ("get_messages", [group, since @ ..]) => {
             Command::Messages { group: Address::parse(group)?, since: (!since.is_empty()).then(|| since.join(" ")) }
         }
-        ("/join", [group]) => Command::Join((*group).to_owned()),
+        ("join_group" | "leave_group" | "send_message" | "get_messages", []) => return Err(missing_group(command)),
+        ("/join", []) => return Err(missing_group(command)),
+        // A name runs to the end of the line, spaces and all, or is quoted.
+        ("/join", _) => Command::Join(whole_name(rest_after(line, 1))?),
         ("/leave", []) => Command::Leave(None),
-        ("/leave", [group]) => Command::Leave(Some((*group).to_owned())),
-        ("/msg", [group, _, ..]) => Command::Msg { group: (*group).to_owned(), text: rest_after(line, 2).to_owned() },
+        ("/leave", _) => Command::Leave(Some(whole_name(rest_after(line, 1))?)),
+        ("/msg", []) => return Err(missing_group(command)),
+        ("/msg", _) => {
+            let (group, text) = first_name(rest_after(line, 1))?;
+            if text.is_empty() {
+                return Err(ParseError::Missing { command: "/msg", what: "a message", usage: GROUP_USAGE[1].1 });
+            }
+            Command::Msg { group, text: text.to_owned() }
+        }
         ("/history", []) => Command::History(None),
         ("/history", when) => Command::History(Some(when.join(" "))),
         (slash, _) if slash.starts_with('/') => return Err(ParseError::Usage(command.to_owned())),
         _ => Command::Say { text: line.trim().to_owned(), first_word: command.to_owned() },
     };
     Ok(Some(parsed))
+}
+
+/// A group name that is the whole of `rest`: quoted or not.
+fn whole_name(rest: &str) -> Result<String, ParseError> {
+    match first_name(rest)? {
+        (name, "") => Ok(name),
+        _ if !rest.starts_with('"') => Ok(rest.trim_end().to_owned()),
+        _ => Err(ParseError::Usage(rest.to_owned())),
+    }
+}
+
+/// The group name at the start of `rest` (quoted when it holds spaces) and
+/// what follows it.
+fn first_name(rest: &str) -> Result<(String, &str), ParseError> {
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let (name, after) = quoted.split_once('"').ok_or_else(|| ParseError::Unclosed(rest.to_owned()))?;
+        return Ok((name.to_owned(), after.trim_start()));
+    }
+    let (name, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    Ok((name.to_owned(), after.trim_start()))
 }
 
 /// `line` after its first `words` words.
@@ -118,7 +167,27 @@ mod tests {
         assert_eq!(parsed("  hello there "), Command::Say { text: "hello there".into(), first_word: "hello".into() });
         assert_eq!(parse("   ").unwrap(), None);
         assert_eq!(parse("/dance"), Err(ParseError::Usage("/dance".into())));
-        assert_eq!(parse("/msg ops"), Err(ParseError::Usage("/msg".into())));
+        assert!(matches!(parse("/msg ops"), Err(ParseError::Missing { what: "a message", .. })));
+    }
+
+    #[test]
+    fn names_with_spaces_run_to_the_end_of_the_line_or_are_quoted() {
+        assert_eq!(parsed("/join Cool Group"), Command::Join("Cool Group".into()));
+        assert_eq!(parsed("/join \"Cool Group\""), Command::Join("Cool Group".into()));
+        assert_eq!(parsed("/leave  Cool Group "), Command::Leave(Some("Cool Group".into())));
+        assert_eq!(
+            parsed("/msg \"Cool Group\" hello there"),
+            Command::Msg { group: "Cool Group".into(), text: "hello there".into() }
+        );
+        assert!(matches!(parse("/join \"Cool Group"), Err(ParseError::Unclosed(_))));
+    }
+
+    #[test]
+    fn a_command_without_its_group_says_how_it_is_written() {
+        for line in ["/join", "/msg", "join_group", "get_messages"] {
+            let error = parse(line).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("`{line}` needs a group: {line} ")), "{error}");
+        }
     }
 
     #[test]

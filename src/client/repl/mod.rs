@@ -10,7 +10,7 @@ mod command;
 pub use command::{Command, ParseError, parse};
 
 use super::chat::Live;
-use super::display::{self, format_message, show};
+use super::display::{self, format_message, quoted_if_spaced, show};
 use super::input::{KnownGroups, LineSource};
 use super::{Client, ClientError, NamedGroup, since};
 use crate::protocol::{Address, ListedGroup};
@@ -68,8 +68,8 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
     pub fn run(mut self) -> io::Result<Outcome> {
         let mut outcome = Outcome::default();
         if let Some(live) = &mut self.live {
-            for address in live.remembered() {
-                live.watch(&NamedGroup { name: None, address });
+            for group in live.remembered() {
+                live.watch(&group);
             }
             if let Some(current) = &self.current {
                 live.watch(current);
@@ -89,6 +89,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             };
             if let Err(error) = applied {
                 outcome.failures += 1;
+                let error = self.at_the_prompt(error);
                 writeln!(self.err, "error: {}", self.shown(&error.to_string()))?;
             }
         }
@@ -114,6 +115,15 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             Command::JoinAddress(group) => {
                 self.client.join(&group)?;
                 writeln!(self.out, "{}", self.shown(&format!("joined {group}")))?;
+                // At a terminal, joining by address is joining: the group
+                // comes alive and becomes the one talked in, as with /join.
+                if self.live.is_some() {
+                    let group = NamedGroup { name: self.name_of(&group), address: group };
+                    if let Some(live) = &mut self.live {
+                        live.watch(&group);
+                    }
+                    self.current = Some(group);
+                }
             }
             Command::LeaveAddress(group) => {
                 self.client.leave(&group)?;
@@ -125,8 +135,13 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 writeln!(self.out, "sent to {group}")?;
             }
             Command::Messages { group, since } => {
-                for message in self.client.messages(&group, since.as_deref())? {
-                    writeln!(self.out, "{}", self.shown(&show(&message)))?;
+                let messages = self.client.messages(&group, since.as_deref())?;
+                for message in &messages {
+                    writeln!(self.out, "{}", self.shown(&show(message)))?;
+                }
+                let last = messages.iter().filter_map(|message| message.seq).max();
+                if let (Some(live), Some(last)) = (&self.live, last) {
+                    live.mark_shown(&group, last);
                 }
             }
             Command::Join(name) => {
@@ -175,10 +190,40 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             }
             Command::Say { text, first_word } => match self.current.clone() {
                 Some(group) => self.send(&group, &text)?,
+                None if self.interactive => return Err(CommandError::NotTalking),
                 None => return Err(ParseError::Usage(first_word).into()),
             },
         }
         Ok(())
+    }
+
+    /// The name the directory lists `address` under, if it answers.
+    fn name_of(&mut self, address: &Address) -> Option<String> {
+        let listed = self.client.group_list(&self.directory).ok()?;
+        let group = listed.into_iter().find(|group| group.address.host_port() == address.host_port())?;
+        Some(group.name)
+    }
+
+    /// An error as a person at the prompt needs it: the prompt's commands
+    /// in its hints, not the shell's.
+    fn at_the_prompt(&self, error: CommandError) -> CommandError {
+        if !self.interactive {
+            return error;
+        }
+        match error {
+            CommandError::Client(ClientError::UnknownGroup { name, directory }) => {
+                CommandError::UnknownGroup { name, directory }
+            }
+            CommandError::Client(ClientError::NotAMember { address }) => {
+                let name = match &self.current {
+                    Some(group) if group.address == address => group.name.clone(),
+                    _ => None,
+                };
+                let group = name.map_or_else(|| address.to_string(), |name| quoted_if_spaced(&name));
+                CommandError::NotAMember { group }
+            }
+            error => error,
+        }
     }
 
     /// `text` from others as this session shows it: exact for a script,
@@ -253,6 +298,12 @@ enum CommandError {
     Since(#[from] since::BadSince),
     #[error("you are not talking in a group: /join one first")]
     NoCurrentGroup,
+    #[error("you are not talking in a group, so that was not sent: /join GROUP first (/groups lists them)")]
+    NotTalking,
+    #[error("no group named {name:?} is listed by the directory {directory}: /groups lists them")]
+    UnknownGroup { name: String, directory: Address },
+    #[error("you are not a member of {group}: /join {group} first")]
+    NotAMember { group: String },
     #[error("no group chosen: answer with one of the numbers shown, or give the group as IP:PORT")]
     NoChoice,
     #[error("the input ended before the line {END_OF_MESSAGE}: the message was not sent")]
