@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEADLINE, data_dir, group_command, home, huddle, run_huddle, start_directory, start_server};
+use common::{DEADLINE, Peer, data_dir, group_command, home, huddle, run_huddle, seed, start_directory, start_server};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -219,11 +219,59 @@ fn the_prompt_speaks_in_names_with_spaces_and_says_what_to_type() {
     tmux.keys(&["/quit", "Enter"]);
     tmux.wait_gone("/quit did not leave");
 
-    // After a restart, what arrives is shown under the group's name.
+    // After a restart the user is back where they talked last, and what
+    // arrives is shown under the group's name.
     let tmux = Tmux::start(&user_command(home.path(), &d));
-    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    tmux.wait_for("the banner and prompt", |s| s.contains("talking in ops (") && s.contains("ops>"));
     someone_sends_to(home.path(), &d, "Cool Group", "named after a restart");
     let screen = tmux.wait_for("the message", |s| s.contains("named after a restart"));
     let line = screen.lines().find(|line| line.contains("named after a restart")).unwrap();
     assert!(line.contains("Cool Group") && !line.contains(&cool.address), "{line}");
+}
+
+#[test]
+fn coming_back_shows_a_summary_merged_in_time_and_a_group_going_away_and_back() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let d = directory.address.clone();
+    let lobby = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &home.path().join("lobby")));
+    let ops_data = home.path().join("ops");
+    let mut ops = start_server(group_command(home.path(), "ops", "127.0.0.1:0", &d, &ops_data));
+    common::eventually("both listed", || {
+        let listed = run_huddle(home.path(), &["groups", "--directory", &d], "").stdout;
+        String::from_utf8_lossy(&listed).matches(" - ").count() == 2
+    });
+    let tmux = Tmux::start(&user_command(home.path(), &d));
+    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    tmux.keys(&["/join ops", "Enter"]);
+    tmux.wait_for("ops joined", |s| s.contains("ops>"));
+    tmux.keys(&["/join lobby", "Enter"]);
+    tmux.wait_for("lobby joined", |s| s.contains("lobby>"));
+    tmux.keys(&["/quit", "Enter"]);
+    tmux.wait_gone("/quit did not leave");
+
+    let (at_lobby, at_ops) = (Peer::req(&lobby.address), Peer::req(&ops.address));
+    for peer in [&at_lobby, &at_ops] {
+        assert_eq!(peer.ask_str(&seed::join("other")), seed::SUCCESS);
+    }
+    assert_eq!(at_ops.ask_str(&seed::send("other", "ops first")), seed::SUCCESS);
+    for n in 1..=25 {
+        assert_eq!(at_lobby.ask_str(&seed::send("other", &format!("lobby {n:02}"))), seed::SUCCESS);
+    }
+    assert_eq!(at_ops.ask_str(&seed::send("other", "ops last")), seed::SUCCESS);
+
+    let tmux = Tmux::start(&user_command(home.path(), &d));
+    let screen = tmux.wait_for("the catch-up", |s| s.contains("ops last") && s.contains("lobby 25"));
+    assert!(screen.contains("5 earlier messages in lobby: /history"), "{screen}");
+    assert!(!screen.contains("lobby 05"), "summarised, not shown:\n{screen}");
+    let position = |text: &str| screen.find(text).unwrap_or_else(|| panic!("{text} missing:\n{screen}"));
+    assert!(position("ops first") < position("lobby 06"), "merged in time order:\n{screen}");
+    assert!(position("lobby 25") < position("ops last"), "merged in time order:\n{screen}");
+
+    // A group that stops answering is said so, and so is its return.
+    ops.kill();
+    tmux.wait_for("the notice", |s| s.contains("does not answer"));
+    let again = group_command(home.path(), "ops", &ops.address, &d, &ops_data);
+    let _ops = start_server(again);
+    tmux.wait_for("the return", |s| s.contains("answers again"));
 }

@@ -9,7 +9,7 @@ use super::input::SharedPrinter;
 use super::live::Watch;
 use super::seen::LastSeen;
 use super::{Client, NamedGroup};
-use crate::protocol::Address;
+use crate::protocol::{Address, WireMessage};
 use crate::shutdown::Shutdown;
 use console::style;
 use std::collections::HashMap;
@@ -19,6 +19,11 @@ use std::time::Duration;
 
 /// Messages shown on joining a group the user has not watched before.
 const JOIN_BACKLOG: u64 = 10;
+/// Messages shown per group when catching up after time away; earlier
+/// ones are counted, not shown.
+const CATCH_UP: usize = 20;
+/// The group the user last talked in, in the config directory.
+const CURRENT_FILE: &str = "current-group.json";
 /// How long a watch waits between attempts while its group does not answer.
 const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 /// The longest a watch waits for news before looking again.
@@ -31,11 +36,65 @@ pub struct Live {
     printer: SharedPrinter,
     seen: Arc<Mutex<LastSeen>>,
     watchers: HashMap<Address, Shutdown>,
+    current_file: std::path::PathBuf,
 }
 
 impl Live {
     pub fn new(client: Client, printer: SharedPrinter, config_dir: &Path) -> Live {
-        Live { client, printer, seen: Arc::new(Mutex::new(LastSeen::load(config_dir))), watchers: HashMap::new() }
+        let seen = Arc::new(Mutex::new(LastSeen::load(config_dir)));
+        Live { client, printer, seen, watchers: HashMap::new(), current_file: config_dir.join(CURRENT_FILE) }
+    }
+
+    /// The group the user last talked in, if it is still remembered.
+    pub fn last_current(&self) -> Option<NamedGroup> {
+        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&self.current_file).ok()?).ok()?;
+        let address = Address::parse(saved["address"].as_str()?).ok()?;
+        let remembered = self.seen.lock().ok()?.get(&address.to_string()).is_some();
+        let name = saved["name"].as_str().map(str::to_owned);
+        remembered.then_some(NamedGroup { name, address })
+    }
+
+    /// Remembers `group` as the one the user talks in, for the next session.
+    pub fn remember_current(&self, group: &NamedGroup) {
+        let saved = serde_json::json!({"address": group.address.to_string(), "name": group.name});
+        let temporary = self.current_file.with_extension(format!("json.{}.tmp", std::process::id()));
+        if std::fs::write(&temporary, saved.to_string()).is_ok() {
+            let _ = std::fs::rename(&temporary, &self.current_file);
+        }
+    }
+
+    /// Shows what arrived in `groups` while the user was away, all groups
+    /// merged in time order: at most [`CATCH_UP`] messages a group, the
+    /// earlier ones counted ("...180 earlier messages in lobby"). What is
+    /// shown is marked, so the watches started next begin after it.
+    pub fn catch_up(&self, client: &mut Client, groups: &[NamedGroup]) {
+        let mut shown: Vec<(String, String)> = Vec::new();
+        for group in groups {
+            let key = group.address.to_string();
+            let Some(last) = self.seen.lock().ok().and_then(|seen| seen.get(&key)) else { continue };
+            let Ok(latest) = client.latest(&group.address, None, CATCH_UP) else { continue };
+            let Some(newest) = latest.iter().filter_map(|message| message.seq).max() else { continue };
+            let unseen: Vec<&WireMessage> = latest.iter().filter(|m| m.seq.is_some_and(|seq| seq > last)).collect();
+            let missed = newest.saturating_sub(last).saturating_sub(unseen.len() as u64);
+            if missed > 0 {
+                let name = group.name.clone().unwrap_or_else(|| key.clone());
+                self.print(format!(
+                    "{} {missed} earlier messages in {}: /history to read them",
+                    style("…").dim(),
+                    visible(&name)
+                ));
+            }
+            for message in unseen {
+                shown.push((message.timestamp.clone(), format_message(group, message, client.user_uuid())));
+            }
+            if let Ok(mut seen) = self.seen.lock() {
+                let _ = seen.set(&key, newest);
+            }
+        }
+        shown.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, line) in shown {
+            self.print(line);
+        }
     }
 
     /// The groups watched in an earlier session, with their names.
@@ -76,10 +135,22 @@ impl Live {
             };
             let user = watch.user_uuid().to_owned();
             let mut failing = false;
+            let mut answering = true;
             while !stop.is_triggered() {
                 match watch.next(WAIT_FOR_NEWS) {
                     Ok(messages) => {
                         failing = false;
+                        if watch.answering() != answering {
+                            answering = watch.answering();
+                            print(match answering {
+                                true => format!("{} {} answers again", style("✓").green(), visible(&group.to_string())),
+                                false => format!(
+                                    "{} {} does not answer: what arrives meanwhile is shown when it is back",
+                                    style("!").red(),
+                                    visible(&group.to_string())
+                                ),
+                            });
+                        }
                         for message in &messages {
                             print(format_message(&group, message, &user));
                         }

@@ -58,6 +58,11 @@ pub struct Watch {
     patience: Duration,
     /// Ends a wait for news early when triggered.
     stop: Option<Shutdown>,
+    /// Whether the group answers: its connection is up and its last
+    /// subscription was answered in time.
+    answering: bool,
+    /// `answering` changed since [`Watch::next`] last returned.
+    changed: bool,
 }
 
 impl Watch {
@@ -87,6 +92,8 @@ impl Watch {
             answer_due: None,
             patience,
             stop: None,
+            answering: true,
+            changed: false,
         };
         watch.subscribe()?;
         Ok(watch)
@@ -112,6 +119,17 @@ impl Watch {
         &self.user_uuid
     }
 
+    /// Whether the group answers (as far as the watch knows): a change
+    /// ends [`Watch::next`] early, so that it can be shown at once.
+    pub fn answering(&self) -> bool {
+        self.answering
+    }
+
+    fn set_answering(&mut self, answering: bool) {
+        self.changed |= self.answering != answering;
+        self.answering = answering;
+    }
+
     /// The last seq handed out.
     pub fn last_seq(&self) -> Option<u64> {
         self.last_seq
@@ -133,6 +151,7 @@ impl Watch {
                 // connection, waiting longer each time the group is silent.
                 (self.socket, self.monitor) = connect(&mut self.history, &self.group)?;
                 self.patience = backed_off(self.patience);
+                self.set_answering(false);
                 self.answer_due = None;
                 self.subscribe()?;
             } else if now >= self.renew_at {
@@ -141,7 +160,7 @@ impl Watch {
             self.follow_connection()?;
             self.receive(&mut news)?;
             let now = Instant::now();
-            if !news.is_empty() || now >= deadline {
+            if !news.is_empty() || now >= deadline || std::mem::take(&mut self.changed) {
                 return Ok(news);
             }
             let mut until = deadline.min(self.renew_at);
@@ -177,7 +196,10 @@ impl Watch {
     fn follow_connection(&mut self) -> Result<(), ClientError> {
         while let Some(event) = transport::next_event(&self.monitor) {
             match event {
-                zmq::SocketEvent::DISCONNECTED => self.dropped = true,
+                zmq::SocketEvent::DISCONNECTED => {
+                    self.dropped = true;
+                    self.set_answering(false);
+                }
                 zmq::SocketEvent::CONNECTED if self.dropped => {
                     self.dropped = false;
                     self.answer_due = None;
@@ -200,6 +222,7 @@ impl Watch {
                     }
                 }
                 Ok(Incoming::Reply(reply)) if reply.response == Status::Success => {
+                    self.set_answering(true);
                     self.answer_due = None;
                     self.patience = self.history.requester.timeout();
                     if let Some(latest) = reply.seq {

@@ -67,13 +67,8 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
     /// Reads and runs commands until `exit` or the end of the input.
     pub fn run(mut self) -> io::Result<Outcome> {
         let mut outcome = Outcome::default();
-        if let Some(live) = &mut self.live {
-            for group in live.remembered() {
-                live.watch(&group);
-            }
-            if let Some(current) = &self.current {
-                live.watch(current);
-            }
+        if self.live.is_some() {
+            self.greet()?;
         }
         loop {
             let prompt = match &self.current {
@@ -94,6 +89,47 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             }
         }
         Ok(outcome)
+    }
+
+    /// At a terminal: a line on where the user is, what arrived while away
+    /// (all groups merged in time order), then live messages; the user is
+    /// back in the group they last talked in.
+    fn greet(&mut self) -> io::Result<()> {
+        let Some(live) = &mut self.live else { return Ok(()) };
+        if self.current.is_none() {
+            self.current = live.last_current();
+        }
+        let me: String = self.client.user_uuid().chars().take(8).collect();
+        let banner = match &self.current {
+            Some(group) => {
+                format!("huddle: you are {me}, talking in {group}; /groups, /join NAME, /help; Ctrl-D leaves")
+            }
+            None => {
+                format!("huddle: you are {me}; /groups lists the groups, /join NAME joins one, /help; Ctrl-D leaves")
+            }
+        };
+        writeln!(self.out, "{}", display::visible(&banner))?;
+        let mut following = live.remembered();
+        if let Some(current) = &self.current {
+            live.remember_current(current);
+            if !following.iter().any(|group| group.address == current.address) {
+                following.push(current.clone());
+            }
+        }
+        live.catch_up(self.client, &following);
+        for group in &following {
+            live.watch(group);
+        }
+        Ok(())
+    }
+
+    /// Makes `group` the one plain text goes to (and remembers it).
+    fn talk_in(&mut self, group: NamedGroup) {
+        if let Some(live) = &mut self.live {
+            live.watch(&group);
+            live.remember_current(&group);
+        }
+        self.current = Some(group);
     }
 
     fn apply(&mut self, command: Command) -> Result<(), CommandError> {
@@ -119,10 +155,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 // comes alive and becomes the one talked in, as with /join.
                 if self.live.is_some() {
                     let group = NamedGroup { name: self.name_of(&group), address: group };
-                    if let Some(live) = &mut self.live {
-                        live.watch(&group);
-                    }
-                    self.current = Some(group);
+                    self.talk_in(group);
                 }
             }
             Command::LeaveAddress(group) => {
@@ -147,11 +180,8 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
             Command::Join(name) => {
                 let group = self.resolve(&name)?;
                 self.client.join(&group.address)?;
-                if let Some(live) = &mut self.live {
-                    live.watch(&group);
-                }
                 writeln!(self.out, "{}", self.shown(&format!("joined {group}: what you type now goes there")))?;
-                self.current = Some(group);
+                self.talk_in(group);
             }
             Command::Leave(name) => {
                 let group = match name {
