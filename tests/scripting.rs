@@ -145,3 +145,32 @@ fn a_reader_that_stops_early_is_not_an_error() {
     assert!(output.status.success(), "exit {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
     assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[test]
+fn times_are_read_and_shown_in_the_users_zone_whatever_the_servers() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let mut server = group_command(home.path(), "ops", "127.0.0.1:0", &directory.address, &data_dir(home.path()));
+    server.env("TZ", "UTC0");
+    let _group = start_server(server);
+    let d = directory.address.as_str();
+    eventually("listed", || Peer::req(d).ask_str(&seed::group_list("u")).contains("ops"));
+    // The user is nine hours east of the server.
+    let in_tokyo = |args: &[&str]| {
+        let output = huddle(home.path()).args(args).args(["--directory", d]).env("TZ", "JST-9").output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    in_tokyo(&["join", "ops"]);
+    in_tokyo(&["send", "ops", "konnichiwa"]);
+    let history = in_tokyo(&["history", "ops", "--json"]);
+    let message: serde_json::Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    let time = message["time"].as_str().unwrap();
+    assert!(time.ends_with("+09:00"), "shown in the user's zone, with its offset: {time}");
+    // A minute ago on the user's clock: found (in the server's zone it
+    // would be nine hours from now).
+    let tokyo = chrono::Utc::now() + chrono::Duration::hours(9) - chrono::Duration::minutes(1);
+    let since = tokyo.format("%H:%M").to_string();
+    let found = in_tokyo(&["history", "ops", "--since", &since]);
+    assert!(found.contains("konnichiwa"), "--since {since} found nothing");
+}

@@ -3,7 +3,7 @@
 //! object a line, and returns an error (exit status 1) when it did not do
 //! what was asked.
 
-use super::display::{quoted_if_spaced, show, shown};
+use super::display::{local_time, quoted_if_spaced, show, shown};
 use super::live::Watch;
 use super::{Client, ClientError, NamedGroup, since};
 use crate::protocol::{Address, WireMessage};
@@ -64,6 +64,10 @@ impl<W: Write> Output<W> {
         });
         if let Some(name) = &group.name {
             value["name"] = json!(name);
+        }
+        // The time in the reader's zone, with its offset.
+        if let Some(at) = local_time(message) {
+            value["time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, false));
         }
         self.line(show(message), value)?;
         self.out.flush()
@@ -173,8 +177,8 @@ pub fn history<W: Write>(
     let group = client.resolve(directory, group)?;
     let since = since.map(|text| since::parse(text, chrono::Local::now())).transpose()?;
     let messages = match limit {
-        Some(limit) => client.latest(&group.address, since.as_deref(), limit),
-        None => client.messages(&group.address, since.as_deref()),
+        Some(limit) => client.latest(&group.address, since.as_ref(), limit),
+        None => client.messages(&group.address, since.as_ref()),
     };
     let messages = messages.map_err(as_given(given))?;
     for message in &messages {

@@ -7,6 +7,7 @@
 
 use super::NamedGroup;
 use crate::protocol::WireMessage;
+use chrono::{DateTime, Local};
 use console::style;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -16,9 +17,18 @@ pub fn show(message: &WireMessage) -> String {
     format!("{} : {} ({})", message.user_uuid, message.message, message.timestamp)
 }
 
-/// `[14:05:09] lobby 1f3a9c2e: hello`, coloured, every part made visible.
+/// When `message` was sent, in the reader's own zone: from huddle's `utc`
+/// (a seed group gives only its own local time, which is shown as it is).
+pub fn local_time(message: &WireMessage) -> Option<DateTime<Local>> {
+    let at = DateTime::parse_from_rfc3339(message.utc.as_deref()?).ok()?;
+    Some(at.with_timezone(&Local))
+}
+
+/// `[14:05:09] lobby 1f3a9c2e: hello`, coloured, every part made visible;
+/// the time in the reader's zone.
 pub fn format_message(group: &NamedGroup, message: &WireMessage, me: &str) -> String {
-    let time = message.timestamp.get(11..19).unwrap_or(&message.timestamp);
+    let local = local_time(message).map(|at| at.format("%H:%M:%S").to_string());
+    let time = local.as_deref().unwrap_or_else(|| message.timestamp.get(11..19).unwrap_or(&message.timestamp));
     let group_name = group.name.clone().unwrap_or_else(|| group.address.to_string());
     let short: String = message.user_uuid.chars().take(8).collect();
     let short = visible(&short).into_owned();

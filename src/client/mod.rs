@@ -19,21 +19,17 @@ pub mod since;
 
 pub use crate::transport::{DEFAULT_TIMEOUT, Requester};
 pub use error::ClientError;
+pub use since::Since;
 
 use crate::protocol::{
     Address, DirectoryRequest, GetMessages, GroupRequest, ListedGroup, Membership, Reply, SendMessage, Status,
-    WireMessage, decode_reply, encode, timestamp,
+    WireMessage, decode_reply, encode,
 };
 
 /// A new message id: a UUID v7, time-ordered, so that a group's index of ids
 /// grows at one end (a random v4 works too, at the cost of a random page).
 pub fn new_msg_id() -> String {
     uuid::Uuid::now_v7().to_string()
-}
-
-/// A time in any accepted form, in the one form the seed's server reads.
-fn wire_since(since: Option<&str>) -> Result<Option<String>, ClientError> {
-    since.map(timestamp::normalize).transpose().map_err(ClientError::BadTimestamp)
 }
 
 /// Messages asked for in one `getMessage` while reading a whole history.
@@ -176,25 +172,24 @@ impl Client {
     pub fn latest(
         &mut self,
         group: &Address,
-        since: Option<&str>,
+        since: Option<&Since>,
         limit: usize,
     ) -> Result<Vec<WireMessage>, ClientError> {
-        let (mut messages, _) = self.read(group, wire_since(since)?, None, limit)?;
+        let (mut messages, _) = self.read(group, since, None, limit)?;
         // A seed group ignores the limit: keep the latest ones.
         let excess = messages.len().saturating_sub(limit);
         messages.drain(..excess);
         Ok(messages)
     }
 
-    /// The group's history, all of it or from `since` on (any accepted form,
-    /// sent on in the seed's own form). It is read a page at a time from a
-    /// huddle group; a seed group ignores the paging and sends it all at once.
-    pub fn messages(&mut self, group: &Address, since: Option<&str>) -> Result<Vec<WireMessage>, ClientError> {
-        let timestamp = wire_since(since)?;
+    /// The group's history, all of it or from `since` on. It is read a page
+    /// at a time from a huddle group; a seed group ignores the paging and
+    /// sends it all at once.
+    pub fn messages(&mut self, group: &Address, since: Option<&Since>) -> Result<Vec<WireMessage>, ClientError> {
         let mut messages = Vec::new();
         let mut after_seq = 0;
         loop {
-            let (page, more) = self.read(group, timestamp.clone(), Some(after_seq), HISTORY_PAGE)?;
+            let (page, more) = self.read(group, since, Some(after_seq), HISTORY_PAGE)?;
             let last_seq = page.last().and_then(|message| message.seq);
             messages.extend(page);
             match last_seq {
@@ -208,13 +203,14 @@ impl Client {
     fn read(
         &mut self,
         group: &Address,
-        timestamp: Option<String>,
+        since: Option<&Since>,
         after_seq: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<WireMessage>, bool), ClientError> {
         let request = GroupRequest::Get(GetMessages {
             user_uuid: self.user_for(group)?,
-            timestamp,
+            timestamp: since.map(|since| since.timestamp.clone()),
+            since_utc: since.and_then(|since| since.utc.clone()),
             after_seq,
             limit: Some(limit),
             ..GetMessages::default()

@@ -66,6 +66,11 @@ pub struct GetMessages {
     /// `null` or a local time; the seed always sends the key.
     #[serde(default)]
     pub timestamp: Option<String>,
+    /// huddle: the same filter as an RFC 3339 time in any zone; when given,
+    /// it is used instead of `timestamp` (whose local time is the server's,
+    /// which a client in another zone cannot know).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_utc: Option<String>,
     /// huddle: only messages after this seq, read forward from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_seq: Option<u64>,
@@ -213,6 +218,10 @@ pub struct WireMessage {
     /// huddle: the message's place in its group, from 1, without gaps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// huddle: the message's time in UTC (RFC 3339), so that a reader in any
+    /// zone can show it in their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc: Option<String>,
 }
 
 impl From<StoredMessage> for WireMessage {
@@ -220,6 +229,7 @@ impl From<StoredMessage> for WireMessage {
     fn from(message: StoredMessage) -> WireMessage {
         WireMessage {
             timestamp: timestamp::render(message.at),
+            utc: Some(timestamp::render_utc(message.at)),
             user_uuid: message.user_uuid,
             message: message.body,
             seq: Some(message.seq),
@@ -365,6 +375,7 @@ mod tests {
             message: "hi".into(),
             timestamp: "2026-11-25T10:00:00.000001".into(),
             seq: None,
+            utc: None,
         };
         assert_eq!(
             Reply::messages(vec![message]).encode(),

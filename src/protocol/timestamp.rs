@@ -47,6 +47,19 @@ pub fn render(micros: Micros) -> String {
     }
 }
 
+/// `micros` in UTC, RFC 3339 with microseconds: huddle's `utc` field, right
+/// whatever zone the server and the reader are in.
+pub fn render_utc(micros: Micros) -> String {
+    utc(micros).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Reads an RFC 3339 time (huddle's `since_utc`), in any zone.
+pub fn parse_utc(text: &str) -> Result<Micros, BadTimestamp> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|at| at.with_timezone(&Utc).timestamp_micros())
+        .map_err(|_| BadTimestamp { given: text.to_owned() })
+}
+
 /// Reads a timestamp in any accepted form (see [`ACCEPTED_FORMS`]) as local
 /// time. `HH:MM:SS` means that time today.
 pub fn parse(text: &str) -> Result<Micros, BadTimestamp> {

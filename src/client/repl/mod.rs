@@ -12,7 +12,7 @@ pub use command::{Command, ParseError, parse};
 use super::chat::Live;
 use super::display::{self, format_message, quoted_if_spaced, show};
 use super::input::{KnownGroups, LineSource};
-use super::{Client, ClientError, NamedGroup, since};
+use super::{Client, ClientError, NamedGroup, Since, since};
 use crate::protocol::{Address, ListedGroup};
 use std::io::{self, Write};
 
@@ -168,7 +168,8 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 writeln!(self.out, "sent to {group}")?;
             }
             Command::Messages { group, since } => {
-                let messages = self.client.messages(&group, since.as_deref())?;
+                let since = since.as_deref().map(Since::wire).transpose().map_err(ClientError::BadTimestamp)?;
+                let messages = self.client.messages(&group, since.as_ref())?;
                 for message in &messages {
                     writeln!(self.out, "{}", self.shown(&show(message)))?;
                 }

@@ -18,7 +18,11 @@ use crate::protocol::{GetMessages, Reply, WireMessage, json, timestamp};
 use crate::store::{GroupStore, Page, StoreError};
 
 pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, batch: &mut Batch) -> Result<Reply, StoreError> {
-    let since = match request.timestamp.as_deref().map(timestamp::parse).transpose() {
+    let since = match &request.since_utc {
+        Some(utc) => timestamp::parse_utc(utc).map(Some),
+        None => request.timestamp.as_deref().map(timestamp::parse).transpose(),
+    };
+    let since = match since {
         Ok(since) => since,
         Err(error) => return Ok(Reply::failed(error.to_string())),
     };
