@@ -29,9 +29,13 @@ use std::time::Duration;
     version,
     about = "Group messaging over ZeroMQ: a directory, durable group servers and a chat client."
 )]
-#[command(
-    after_help = "Start here:  huddle up      (a directory, a group `lobby` and the client, on this machine)\n\nExit status: 0 when the command did what was asked, 1 when it did not (the error says why), 2 for a usage error."
-)]
+#[command(after_help = "Start here:  huddle up      (a directory, a group `lobby` and the client, on this machine)\n\
+\nOther machines:  huddle up --listen 192.168.1.10   (CURVE: encrypted, everyone known by their key;\n\
+                  it prints the one line others run to join, e.g. huddle user --directory KEY@192.168.1.10)\n\
+\nWhere things are:  your id, key and chat history in $XDG_CONFIG_HOME/huddle (~/.config/huddle);\n\
+                   groups' and directories' data in $XDG_DATA_HOME/huddle (~/.local/share/huddle),\n\
+                   groups/NAME and directory/PORT; HUDDLE_DIRECTORY names the directory for every command.\n\
+\nExit status: 0 when the command did what was asked, 1 when it did not (the error says why), 2 for a usage error.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,8 +44,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start a directory, a group `lobby` and the client, all on this machine.
-    #[command(after_help = "Example:\n  huddle up\n  echo get_group_list | huddle up")]
+    #[command(
+        after_help = "Examples:\n  huddle up\n  huddle up --listen 192.168.1.10   (for other machines too: CURVE, and a line for others to run)\n  echo get_group_list | huddle up\n\nData: the lobby's in $XDG_DATA_HOME/huddle/groups/lobby, the directory's in $XDG_DATA_HOME/huddle/directory/PORT."
+    )]
     Up {
+        /// The address to listen on: 127.0.0.1 (this machine only, plaintext), or
+        /// one others can reach (then CURVE: encrypted, everyone known by their key).
+        #[arg(long, default_value = "127.0.0.1")]
+        listen: String,
         /// Where to run the directory, on this machine: [127.0.0.1:]PORT
         /// (port 0 picks a free one).
         #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", alias = "directory-port")]
@@ -512,12 +522,25 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Up { directory, user } => {
+        Command::Up { listen, directory, user } => {
+            anyhow::ensure!(
+                !matches!(listen.as_str(), "*" | "0.0.0.0" | "::" | "[::]"),
+                "--listen {listen} is every address, which others cannot connect to: give the one they reach \
+                 this machine at (e.g. --listen 192.168.1.10)"
+            );
             let directory_port = up_directory_port(&directory)?;
+            let (directory_data, lobby_data) =
+                (paths::directory_data_dir(directory_port), paths::group_data_dir(up::LOBBY));
+            let no_flags = SecurityFlags { curve: false, plaintext: false };
+            let directory_security = no_flags.choose(&listen, &directory_data)?;
+            let lobby_security = no_flags.choose(&listen, &lobby_data)?;
+            let key = directory_security.public_key();
             let config = up::UpConfig {
-                directory: Address { host: "127.0.0.1".into(), port: directory_port, key: None },
-                directory_data: paths::directory_data_dir(directory_port),
-                lobby_data: paths::group_data_dir(up::LOBBY),
+                directory: Address { host: listen, port: directory_port, key },
+                directory_security,
+                lobby_security,
+                directory_data,
+                lobby_data,
                 user_id: user.user_id()?,
                 keys: user.keys()?,
                 timeout: user.timeout()?,

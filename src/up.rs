@@ -14,6 +14,7 @@ use crate::protocol::Address;
 use crate::shutdown::Shutdown;
 use crate::store::StoreConfig;
 use crate::transport::Security;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -24,11 +25,18 @@ pub const LOBBY: &str = "lobby";
 /// The file in the lobby's data directory that remembers its port, so that
 /// the lobby keeps its address from one `huddle up` to the next.
 const PORT_FILE: &str = "port";
+/// How long to wait for the directory to list a lobby started here.
+const LISTING_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long to wait for a directory already on the port to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 pub struct UpConfig {
+    /// Where the directory listens (its host is where the lobby listens too),
+    /// with its key under CURVE.
     pub directory: Address,
+    /// Plaintext on loopback, CURVE elsewhere: see `huddle up --listen`.
+    pub directory_security: Security,
+    pub lobby_security: Security,
     pub directory_data: PathBuf,
     pub lobby_data: PathBuf,
     pub user_id: String,
@@ -70,19 +78,31 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
         None => {
             let group = start_lobby(&context, &config, &shutdown)?;
             client.join(&group.address)?;
+            // Listed before the first command: `get_group_list` shows it.
+            group.wait_listed(LISTING_TIMEOUT);
             let note = format!("data in {}", config.lobby_data.display());
             (StartedLobby::Here(group), note)
         }
     };
     let lobby_address = lobby.address().clone();
-    println!(
-        "huddle is up: directory {} ({directory_note}), group {LOBBY} {lobby_address} ({lobby_note}); \
-         you are {} and talking in {LOBBY}. Type a message, help for commands, exit to leave.\n\
-         Others on this machine join with: huddle user {}",
+    let others = match crate::transport::is_loopback(&config.directory.host) {
+        true => "Others on this machine join with",
+        false => "Others join with",
+    };
+    let up = format!(
+        "huddle is up: directory {} ({directory_note}, data in {}), group {LOBBY} {lobby_address} ({lobby_note}).\n\
+         {others}: huddle user --directory {}",
         config.directory,
-        client.user_uuid(),
+        config.directory_data.display(),
         config.directory
     );
+    // At a terminal it is the first thing to read; a script's output holds
+    // only what its commands print.
+    if std::io::stdin().is_terminal() {
+        println!("{up}");
+    } else {
+        eprintln!("{up}");
+    }
 
     let repl_done = shutdown.clone();
     let lobby_group = NamedGroup { name: Some(LOBBY.to_owned()), address: lobby_address };
@@ -141,8 +161,7 @@ fn start_directory(
     let directory = DirectoryConfig {
         bind: address.endpoint(),
         store: StoreConfig::sqlite(&config.directory_data),
-        // On loopback, where nobody else can listen.
-        security: Security::Plaintext,
+        security: config.directory_security.clone(),
         allow: None,
         admission: Admission::default(),
     };
@@ -181,11 +200,10 @@ fn start_lobby(context: &zmq::Context, config: &UpConfig, shutdown: &Shutdown) -
     let remembered = std::fs::read_to_string(&port_file).ok().and_then(|text| text.trim().parse().ok());
     let group_config = |port| GroupConfig {
         name: LOBBY.to_owned(),
-        bind: Address { host: "127.0.0.1".to_owned(), port, key: None },
+        bind: Address { host: config.directory.host.clone(), port, key: None },
         directory: Some(config.directory.clone()),
         store: StoreConfig::sqlite(&config.lobby_data),
-        // On loopback, where nobody else can listen.
-        security: Security::Plaintext,
+        security: config.lobby_security.clone(),
         allow: None,
         limits: Limits::default(),
     };

@@ -275,3 +275,23 @@ fn coming_back_shows_a_summary_merged_in_time_and_a_group_going_away_and_back() 
     let _ops = start_server(again);
     tmux.wait_for("the return", |s| s.contains("answers again"));
 }
+
+#[test]
+fn send_with_no_text_at_a_terminal_says_how_to_end_it() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let d = directory.address.clone();
+    let _lobby = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data_dir(home.path())));
+    common::eventually("listed", || {
+        huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
+    });
+    let join = run_huddle(home.path(), &["join", "lobby", "--directory", &d], "");
+    assert!(join.status.success());
+    let command = user_command(home.path(), &d).replace(" user ", " send lobby --directory ");
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("the hint", |s| s.contains("end it with Ctrl-D"));
+    tmux.keys(&["typed at the terminal", "Enter", "C-d"]);
+    tmux.wait_gone("Ctrl-D did not end the message");
+    let history = run_huddle(home.path(), &["history", "lobby", "--directory", &d], "");
+    assert!(String::from_utf8_lossy(&history.stdout).contains("typed at the terminal"));
+}

@@ -172,10 +172,12 @@ fn sigterm_to_huddle_up_stops_everything_with_status_0() {
         .args(["up", "--directory-port", "0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // With a script on stdin, the banner is on stderr.
     let mut banner = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut banner).unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stderr.as_mut().unwrap()), &mut banner).unwrap();
     assert!(banner.starts_with("huddle is up"), "{banner}");
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let started = Instant::now();

@@ -13,18 +13,22 @@ fn up_starts_everything_joins_the_lobby_and_stops_at_exit() {
         .args(["up", "--directory", "127.0.0.1:0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // With a script on stdin the banner goes to stderr: stdout holds only
+    // what the script's commands print.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut banner = String::new();
-    stdout.read_line(&mut banner).unwrap();
+    stderr.read_line(&mut banner).unwrap();
     assert!(banner.starts_with("huddle is up: directory 127.0.0.1:"), "{banner}");
+    assert!(banner.contains("data in "), "says where the data is: {banner}");
     let lobby = banner.split("group lobby ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
     let directory = banner.split("directory ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
     let mut join_line = String::new();
-    stdout.read_line(&mut join_line).unwrap();
-    assert_eq!(join_line.trim(), format!("Others on this machine join with: huddle user {directory}"));
+    stderr.read_line(&mut join_line).unwrap();
+    assert_eq!(join_line.trim(), format!("Others on this machine join with: huddle user --directory {directory}"));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
 
     // The lobby registers in the background; the directory lists it soon.
     let peer = Peer::req(&directory);
@@ -34,8 +38,9 @@ fn up_starts_everything_joins_the_lobby_and_stops_at_exit() {
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "send_message {lobby}\nhello lobby\nEND\nget_messages {lobby}\nexit").unwrap();
     let mut lines = Vec::new();
-    for line in stdout.lines() {
-        lines.push(line.unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        lines.push(std::mem::take(&mut line).trim_end().to_owned());
     }
     assert!(child.wait().unwrap().success());
     let user = std::fs::read_to_string(home.path().join("config/huddle/user-id")).unwrap();
@@ -48,4 +53,29 @@ fn up_starts_everything_joins_the_lobby_and_stops_at_exit() {
     let gone = Peer::req(&lobby);
     gone.socket_send(seed::join("u").as_bytes());
     assert!(gone.try_reply(std::time::Duration::from_millis(500)).is_none(), "the lobby stopped");
+}
+
+/// This machine's address on its network (the one a default route leaves
+/// from), found without sending anything.
+fn network_address() -> String {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket.connect("192.0.2.1:9").expect("a network to test listening on");
+    socket.local_addr().unwrap().ip().to_string()
+}
+
+#[test]
+fn up_listening_for_other_machines_speaks_curve_and_says_what_others_run() {
+    let home = common::home();
+    let ip = network_address();
+    let output =
+        common::run_huddle(home.path(), &["up", "--listen", &ip, "--directory", "127.0.0.1:0"], "get_group_list\n");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    let line = stderr.lines().find(|line| line.starts_with("Others join with: huddle user --directory ")).unwrap();
+    let address = line.rsplit(' ').next().unwrap();
+    let (key, host_port) = address.split_at(40);
+    assert!(huddle::keys::PublicKey::parse(key).is_ok(), "{address}");
+    assert!(host_port.starts_with(&format!("@{ip}:")), "{address}");
+    assert!(stdout.contains("lobby - "), "the script's output holds only its results: {stdout}");
+    assert!(!stdout.contains("huddle is up"), "{stdout}");
 }

@@ -8,7 +8,7 @@ use super::live::Watch;
 use super::{Client, ClientError, NamedGroup, since};
 use crate::protocol::{Address, WireMessage};
 use serde_json::json;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
 /// Where results go, and in which form.
@@ -144,7 +144,12 @@ pub fn send<W: Write>(
 ) -> Result<(), CommandError> {
     let text = match text {
         Some(text) => text,
-        None => io::read_to_string(io::stdin()).map_err(CommandError::Stdin)?.trim_end_matches('\n').to_owned(),
+        None => {
+            if io::stdin().is_terminal() {
+                eprintln!("type the message; end it with Ctrl-D on a line of its own");
+            }
+            io::read_to_string(io::stdin()).map_err(CommandError::Stdin)?.trim_end_matches('\n').to_owned()
+        }
     };
     if text.is_empty() {
         return Err(CommandError::EmptyMessage);

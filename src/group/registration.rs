@@ -8,7 +8,7 @@ use crate::keys::KeyPair;
 use crate::protocol::{Address, DirectoryRequest, REGISTERED, encode};
 use crate::shutdown::Shutdown;
 use crate::transport::Requester;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -27,9 +27,11 @@ pub struct Registration {
     pub keys: Option<Arc<KeyPair>>,
 }
 
-/// Registers the group until `shutdown`.
-pub fn start(context: zmq::Context, registration: Registration, shutdown: &Shutdown) {
+/// Registers the group until `shutdown`. The receiver hears once, when the
+/// directory first lists the group.
+pub fn start(context: zmq::Context, registration: Registration, shutdown: &Shutdown) -> mpsc::Receiver<()> {
     let shutdown = shutdown.clone();
+    let (listed, first_listed) = mpsc::sync_channel(1);
     let Registration { name, address, directory, keys } = registration;
     std::thread::Builder::new()
         .name(format!("register {name}"))
@@ -43,10 +45,13 @@ pub fn start(context: zmq::Context, registration: Registration, shutdown: &Shutd
                 ip_port: address.host_port(),
                 heartbeat_ms: Some(REGISTER_INTERVAL.as_millis() as u64),
             });
-            let mut registered = None;
+            let mut registered: Option<bool> = None;
             loop {
                 let outcome = requester.request("directory", &directory, &request);
                 let ok = matches!(&outcome, Ok(reply) if reply == REGISTERED);
+                if ok && registered != Some(true) {
+                    let _ = listed.try_send(());
+                }
                 if registered != Some(ok) {
                     match outcome {
                         Ok(_) if ok => info!(group = %name, %directory, "registered with the directory"),
@@ -61,4 +66,5 @@ pub fn start(context: zmq::Context, registration: Registration, shutdown: &Shutd
             }
         })
         .expect("the OS can start a thread");
+    first_listed
 }
