@@ -13,7 +13,6 @@
 //! the loop sleeps until a request comes. A stop asked through [`Shutdown`]
 //! ends the loop between batches, so every request taken in is answered.
 
-use crate::protocol::ProtocolError;
 use crate::protocol::envelope::Envelope;
 use crate::shutdown::Shutdown;
 use std::time::Instant;
@@ -117,14 +116,7 @@ fn receive(socket: &zmq::Socket) -> Result<Envelope, zmq::Error> {
             dropped += 1;
         }
     }
-    let mut envelope = Envelope::split(frames);
-    if dropped > 0 {
-        let received = match &envelope.body {
-            Err(ProtocolError::Frames(after_route)) => after_route + dropped,
-            _ => 1 + dropped,
-        };
-        envelope.body = Err(ProtocolError::Frames(received));
-    }
+    let mut envelope = Envelope::split_counting(frames, dropped);
     envelope.peer.user_id = user_id;
     envelope.peer.address = address;
     Ok(envelope)

@@ -14,6 +14,15 @@ fn run(home: &Path, args: &[&str], stdin: &str) -> Output {
     run_huddle(home, args, stdin)
 }
 
+/// A directory and a group `name` it lists.
+fn listed_group(home: &Path, name: &str) -> (common::Server, common::Server) {
+    let directory = start_directory(home);
+    let group = start_server(group_command(home, name, "127.0.0.1:0", &directory.address, &data_dir(home)));
+    let peer = Peer::req(&directory.address);
+    eventually("listed", || peer.ask_str(&seed::group_list("u")).contains(name));
+    (directory, group)
+}
+
 fn json_lines(output: &Output) -> Vec<serde_json::Value> {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout.clone()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -104,11 +113,8 @@ fn watch_prints_the_backlog_then_each_new_message_as_json_lines() {
 #[test]
 fn huddle_directory_in_the_environment_names_the_directory_for_every_command() {
     let home = home();
-    let directory = start_directory(home.path());
-    let _group =
-        start_server(group_command(home.path(), "ops", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
+    let (directory, _group) = listed_group(home.path(), "ops");
     let d = directory.address.as_str();
-    eventually("listed", || Peer::req(d).ask_str(&seed::group_list("u")).contains("ops"));
     let with_env = |args: &[&str]| {
         let output = huddle(home.path()).args(args).env("HUDDLE_DIRECTORY", d).stdin(Stdio::null()).output().unwrap();
         assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -125,11 +131,8 @@ fn huddle_directory_in_the_environment_names_the_directory_for_every_command() {
 #[test]
 fn a_reader_that_stops_early_is_not_an_error() {
     let home = home();
-    let directory = start_directory(home.path());
-    let _group =
-        start_server(group_command(home.path(), "ops", "127.0.0.1:0", &directory.address, &data_dir(home.path())));
+    let (directory, _group) = listed_group(home.path(), "ops");
     let d = directory.address.as_str();
-    eventually("listed", || Peer::req(d).ask_str(&seed::group_list("u")).contains("ops"));
     assert!(run(home.path(), &["join", "ops", "--directory", d], "").status.success());
     assert!(run(home.path(), &["send", "ops", "one", "--directory", d], "").status.success());
     // As `huddle history ops --json | head -0`: the pipe is closed before

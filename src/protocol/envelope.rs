@@ -45,6 +45,20 @@ impl Envelope {
         Envelope { peer: Peer { route: frames, ..Peer::default() }, body }
     }
 
+    /// [`Envelope::split`] of a message of which `dropped` more frames came
+    /// than were kept: it counts as a message of too many frames.
+    pub fn split_counting(frames: Vec<Vec<u8>>, dropped: usize) -> Envelope {
+        let mut envelope = Envelope::split(frames);
+        if dropped > 0 {
+            let received = match &envelope.body {
+                Err(ProtocolError::Frames(after_route)) => after_route + dropped,
+                _ => 1 + dropped,
+            };
+            envelope.body = Err(ProtocolError::Frames(received));
+        }
+        envelope
+    }
+
     /// Takes the body out, leaving an empty one.
     pub fn take_body(&mut self) -> Result<Vec<u8>, ProtocolError> {
         std::mem::replace(&mut self.body, Ok(Vec::new()))

@@ -16,8 +16,8 @@
 
 use super::codec::Fault;
 use super::connection::{Connection, Event, Policy};
+use crate::protocol::Address;
 use crate::protocol::envelope::Envelope;
-use crate::protocol::{Address, ProtocolError};
 use crate::serve::{ReplyFrames, Service};
 use crate::shutdown::Shutdown;
 use mio::net::{TcpListener, TcpStream};
@@ -365,14 +365,7 @@ impl Server {
     fn envelope(&self, key: usize, mut frames: Vec<Vec<u8>>, dropped: usize) -> Option<Envelope> {
         let peer = self.peers.get(key)?;
         frames.insert(0, peer.route.clone()?);
-        let mut envelope = Envelope::split(frames);
-        if dropped > 0 {
-            let received = match &envelope.body {
-                Err(ProtocolError::Frames(after_route)) => after_route + dropped,
-                _ => 1 + dropped,
-            };
-            envelope.body = Err(ProtocolError::Frames(received));
-        }
+        let mut envelope = Envelope::split_counting(frames, dropped);
         envelope.peer.user_id = peer.user_id.clone();
         envelope.peer.address = Some(peer.address.clone());
         Some(envelope)
