@@ -295,3 +295,27 @@ fn send_with_no_text_at_a_terminal_says_how_to_end_it() {
     let history = run_huddle(home.path(), &["history", "lobby", "--directory", &d], "");
     assert!(String::from_utf8_lossy(&history.stdout).contains("typed at the terminal"));
 }
+
+#[test]
+fn text_typed_into_a_group_that_is_down_waits_and_goes_when_it_is_back() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let d = directory.address.clone();
+    let data = data_dir(home.path());
+    let mut lobby = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data));
+    common::eventually("listed", || {
+        huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
+    });
+    let tmux = Tmux::start(&user_command(home.path(), &d));
+    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    tmux.keys(&["/join lobby", "Enter"]);
+    tmux.wait_for("the join", |s| s.contains("lobby>"));
+    lobby.kill();
+    tmux.keys(&["typed while it was down", "Enter"]);
+    tmux.wait_for("the pending notice", |s| s.contains("your message waits and goes when it is back"));
+    let _lobby = start_server(group_command(home.path(), "lobby", &lobby.address, &d, &data));
+    tmux.wait_for("the message sent", |s| s.contains("sent 1 waiting message"));
+    let history = run_huddle(home.path(), &["history", "lobby", "--directory", &d], "");
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert_eq!(history.matches("typed while it was down").count(), 1, "{history}");
+}

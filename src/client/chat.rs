@@ -37,12 +37,41 @@ pub struct Live {
     seen: Arc<Mutex<LastSeen>>,
     watchers: HashMap<Address, Shutdown>,
     current_file: std::path::PathBuf,
+    outbox: Outbox,
 }
+
+/// Messages typed for groups that did not answer: (msg_id, text) by
+/// group, sent by the group's watch when it answers again.
+type Outbox = Arc<Mutex<HashMap<Address, Vec<(String, String)>>>>;
+
+/// How often a watch with messages waiting looks whether they can go.
+const OUTBOX_RETRY: Duration = Duration::from_secs(5);
 
 impl Live {
     pub fn new(client: Client, printer: SharedPrinter, config_dir: &Path) -> Live {
         let seen = Arc::new(Mutex::new(LastSeen::load(config_dir)));
-        Live { client, printer, seen, watchers: HashMap::new(), current_file: config_dir.join(CURRENT_FILE) }
+        let current_file = config_dir.join(CURRENT_FILE);
+        Live { client, printer, seen, watchers: HashMap::new(), current_file, outbox: Outbox::default() }
+    }
+
+    /// Keeps a message for `group`, which did not answer, to send when it
+    /// does (under the same `msg_id`: stored once even if the first try got
+    /// through after all).
+    pub fn hold(&self, group: &NamedGroup, msg_id: String, text: String) {
+        if let Ok(mut outbox) = self.outbox.lock() {
+            outbox.entry(group.address.clone()).or_default().push((msg_id, text));
+        }
+        self.print(format!(
+            "{} {} does not answer: your message waits and goes when it is back",
+            style("⧗").yellow(),
+            visible(&group.to_string())
+        ));
+    }
+
+    /// Messages still waiting, by group, as the session ends.
+    pub fn pending(&self) -> Vec<(Address, usize)> {
+        let outbox = self.outbox.lock().map(|outbox| outbox.clone()).unwrap_or_default();
+        outbox.into_iter().filter(|(_, held)| !held.is_empty()).map(|(group, held)| (group, held.len())).collect()
     }
 
     /// The group the user last talked in, if it is still remembered.
@@ -125,6 +154,7 @@ impl Live {
             let _ = seen.set_name(&group.address.to_string(), name);
         }
         let (printer, seen, group) = (self.printer.clone(), self.seen.clone(), group.clone());
+        let outbox = self.outbox.clone();
         std::thread::spawn(move || {
             let print = |line: String| print_to(&printer, line);
             let key = group.address.to_string();
@@ -137,9 +167,14 @@ impl Live {
             let mut failing = false;
             let mut answering = true;
             while !stop.is_triggered() {
-                match watch.next(WAIT_FOR_NEWS) {
+                let waiting =
+                    outbox.lock().is_ok_and(|outbox| outbox.get(&group.address).is_some_and(|held| !held.is_empty()));
+                match watch.next(if waiting { OUTBOX_RETRY } else { WAIT_FOR_NEWS }) {
                     Ok(messages) => {
                         failing = false;
+                        if waiting && watch.answering() {
+                            send_held(&outbox, &group, watch.client(), &print);
+                        }
                         if watch.answering() != answering {
                             answering = watch.answering();
                             print(match answering {
@@ -196,6 +231,31 @@ impl Live {
 
     fn print(&self, line: String) {
         print_to(&self.printer, line);
+    }
+}
+
+/// Sends what waits in the outbox for `group`, in the order typed; what
+/// fails again stays for the next try.
+fn send_held(outbox: &Outbox, group: &NamedGroup, client: &mut Client, print: &impl Fn(String)) {
+    let held = outbox.lock().map(|mut outbox| outbox.remove(&group.address).unwrap_or_default()).unwrap_or_default();
+    let mut sent = 0;
+    let mut left = Vec::new();
+    for (msg_id, text) in held {
+        if left.is_empty() && client.send_with_id(&group.address, &text, &msg_id).is_ok() {
+            sent += 1;
+        } else {
+            left.push((msg_id, text));
+        }
+    }
+    if !left.is_empty()
+        && let Ok(mut outbox) = outbox.lock()
+    {
+        let entry = outbox.entry(group.address.clone()).or_default();
+        left.append(entry);
+        *entry = left;
+    }
+    if sent > 0 {
+        print(format!("{} sent {sent} waiting message(s) to {}", style("✓").green(), visible(&group.to_string())));
     }
 }
 

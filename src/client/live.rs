@@ -130,6 +130,11 @@ impl Watch {
         self.answering = answering;
     }
 
+    /// The client the watch reads history with, to send through as well.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.history
+    }
+
     /// The last seq handed out.
     pub fn last_seq(&self) -> Option<u64> {
         self.last_seq

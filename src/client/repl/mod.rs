@@ -14,6 +14,7 @@ use super::display::{self, format_message, quoted_if_spaced, show};
 use super::input::{KnownGroups, LineSource};
 use super::{Client, ClientError, NamedGroup, Since, since};
 use crate::protocol::{Address, ListedGroup};
+use crate::transport::RequestError;
 use std::io::{self, Write};
 
 pub const HELP: &str = "\
@@ -87,6 +88,9 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 let error = self.at_the_prompt(error);
                 writeln!(self.err, "error: {}", self.shown(&error.to_string()))?;
             }
+        }
+        for (group, count) in self.live.as_ref().map(Live::pending).unwrap_or_default() {
+            writeln!(self.err, "{count} message(s) to {group} were not sent: it never answered again")?;
         }
         Ok(outcome)
     }
@@ -286,7 +290,18 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
     /// Sends `text`; at a terminal the group's echo shows it, in a script a
     /// line says it went.
     fn send(&mut self, group: &NamedGroup, text: &str) -> Result<(), CommandError> {
-        let seq = self.client.send(&group.address, text)?;
+        let msg_id = crate::client::new_msg_id();
+        let seq = match self.client.send_with_id(&group.address, text, &msg_id) {
+            // At a terminal, a message to a group that does not answer waits
+            // in the outbox and goes, under the same id, when it is back.
+            Err(ClientError::Request(RequestError::NoAnswer { .. })) if self.live.is_some() => {
+                if let Some(live) = &self.live {
+                    live.hold(group, msg_id, text.to_owned());
+                }
+                return Ok(());
+            }
+            sent => sent?,
+        };
         let echoed = self.live.is_some() && self.current.as_ref().is_some_and(|c| c.address == group.address);
         if !echoed {
             match seq {
