@@ -319,3 +319,31 @@ fn text_typed_into_a_group_that_is_down_waits_and_goes_when_it_is_back() {
     let history = String::from_utf8_lossy(&history.stdout);
     assert_eq!(history.matches("typed while it was down").count(), 1, "{history}");
 }
+
+#[test]
+fn a_nick_is_shown_beside_the_id_to_everyone() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let d = directory.address.clone();
+    let _lobby = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data_dir(home.path())));
+    common::eventually("listed", || {
+        huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
+    });
+    let tmux = Tmux::start(&user_command(home.path(), &d));
+    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    tmux.keys(&["/join lobby", "Enter"]);
+    tmux.wait_for("the join", |s| s.contains("lobby>"));
+    tmux.keys(&["/nick Ada L.", "Enter"]);
+    tmux.wait_for("the nick", |s| s.contains("you are Ada L. in lobby"));
+    tmux.keys(&["hello from Ada", "Enter"]);
+    let me: String =
+        std::fs::read_to_string(home.path().join("config/huddle/user-id")).unwrap().chars().take(8).collect();
+    tmux.wait_for("the message with the nick", |s| s.contains(&format!("Ada L. ({me}): hello from Ada")));
+    // Others see it too: in their history, as JSON.
+    let other = home.path().join("other");
+    assert!(run_huddle(&other, &["join", "lobby", "--directory", &d], "").status.success());
+    let history = run_huddle(&other, &["history", "lobby", "--json", "--directory", &d], "");
+    let line = String::from_utf8_lossy(&history.stdout).lines().next().unwrap().to_owned();
+    let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(message["nick"], "Ada L.", "{line}");
+}

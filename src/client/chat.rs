@@ -24,6 +24,8 @@ const JOIN_BACKLOG: u64 = 10;
 const CATCH_UP: usize = 20;
 /// The group the user last talked in, in the config directory.
 const CURRENT_FILE: &str = "current-group.json";
+/// The name the user chose with /nick, in the config directory.
+const NICK_FILE: &str = "nick";
 /// How long a watch waits between attempts while its group does not answer.
 const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 /// The longest a watch waits for news before looking again.
@@ -81,6 +83,20 @@ impl Live {
         let remembered = self.seen.lock().ok()?.get(&address.to_string()).is_some();
         let name = saved["name"].as_str().map(str::to_owned);
         remembered.then_some(NamedGroup { name, address })
+    }
+
+    /// The name the user chose with /nick, if any.
+    pub fn nick(&self) -> Option<String> {
+        let dir = self.current_file.parent()?;
+        let nick = std::fs::read_to_string(dir.join(NICK_FILE)).ok()?;
+        Some(nick.trim().to_owned()).filter(|nick| !nick.is_empty())
+    }
+
+    /// Remembers the name the user chose, for the groups they join later.
+    pub fn remember_nick(&self, nick: &str) {
+        if let Some(dir) = self.current_file.parent() {
+            let _ = std::fs::write(dir.join(NICK_FILE), format!("{nick}\n"));
+        }
     }
 
     /// Remembers `group` as the one the user talks in, for the next session.

@@ -65,6 +65,9 @@ impl<W: Write> Output<W> {
         if let Some(name) = &group.name {
             value["name"] = json!(name);
         }
+        if let Some(nick) = &message.nick {
+            value["nick"] = json!(nick);
+        }
         // The time in the reader's zone, with its offset.
         if let Some(at) = local_time(message) {
             value["time"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, false));

@@ -30,8 +30,11 @@ pub fn format_message(group: &NamedGroup, message: &WireMessage, me: &str) -> St
     let local = local_time(message).map(|at| at.format("%H:%M:%S").to_string());
     let time = local.as_deref().unwrap_or_else(|| message.timestamp.get(11..19).unwrap_or(&message.timestamp));
     let group_name = group.name.clone().unwrap_or_else(|| group.address.to_string());
-    let short: String = message.user_uuid.chars().take(8).collect();
-    let short = visible(&short).into_owned();
+    let prefix: String = message.user_uuid.chars().take(8).collect();
+    let short = match &message.nick {
+        Some(nick) => format!("{} ({})", visible(nick), visible(&prefix)),
+        None => visible(&prefix).into_owned(),
+    };
     let author = if message.user_uuid == me { style(short).green().bold() } else { style(short).yellow() };
     format!(
         "{} {} {}: {}",

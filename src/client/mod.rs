@@ -22,7 +22,7 @@ pub use error::ClientError;
 pub use since::Since;
 
 use crate::protocol::{
-    Address, DirectoryRequest, GetMessages, GroupRequest, ListedGroup, Membership, Reply, SendMessage, Status,
+    Address, DirectoryRequest, GetMessages, GroupRequest, ListedGroup, Membership, Reply, SendMessage, SetNick, Status,
     WireMessage, decode_reply, encode,
 };
 
@@ -134,6 +134,13 @@ impl Client {
             msg_id: Some(msg_id.to_owned()),
         });
         Ok(self.group_request(group, &request)?.seq)
+    }
+
+    /// Sets the name the user is shown by in `group`.
+    pub fn set_nick(&mut self, group: &Address, nick: &str) -> Result<(), ClientError> {
+        let request = GroupRequest::SetNick(SetNick { user_uuid: self.user_for(group)?, nick: nick.to_owned() });
+        self.group_request(group, &request)?;
+        Ok(())
     }
 
     /// A group found by name in the directory's list, or read as `IP:PORT`.

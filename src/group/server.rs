@@ -71,12 +71,16 @@ struct Group {
     last_push: Instant,
     /// The allow-list of a private group, and the version of it last seen.
     allow: Option<(u64, AllowList)>,
+    /// The names members chose (`setNick`), by user: put on every message
+    /// read or pushed, without a look-up per message.
+    nicks: HashMap<String, String>,
 }
 
 impl GroupServer {
     /// Opens the store and binds the socket; nothing is served yet.
     pub fn bind(config: &GroupConfig) -> Result<GroupServer, GroupError> {
-        let store = config.store.open_group()?;
+        let mut store = config.store.open_group()?;
+        let nicks = store.nicks()?.into_iter().collect();
         let options = RouterOptions {
             security: config.security.clone(),
             allow: config.allow.clone(),
@@ -96,6 +100,7 @@ impl GroupServer {
             unpushed: Vec::new(),
             last_push: Instant::now(),
             allow: config.allow.clone().map(|allow| (allow.generation(), allow)),
+            nicks,
         };
         Ok(GroupServer { address, server, group })
     }
@@ -139,6 +144,7 @@ impl Group {
             .collect();
         let mut batch = Batch::new(&self.limits, &self.subscriptions, timestamp::now());
         batch.allow = self.allow.as_ref().map(|(_, allow)| allow);
+        batch.nicks = Some(&self.nicks);
         match apply_in_one_transaction(self.store.as_mut(), &mut requests, &mut batch) {
             Ok(()) => {
                 let Batch { effects, stored, instant, .. } = batch;
@@ -148,7 +154,13 @@ impl Group {
                             self.subscriptions.subscribe(&route, &user_uuid, instant)
                         }
                         Effect::Unsubscribe { route } => self.subscriptions.unsubscribe(&route),
-                        Effect::ForgetUser { user_uuid } => self.subscriptions.forget_user(&user_uuid),
+                        Effect::ForgetUser { user_uuid } => {
+                            self.subscriptions.forget_user(&user_uuid);
+                            self.nicks.remove(&user_uuid);
+                        }
+                        Effect::SetNick { user_uuid, nick } => {
+                            self.nicks.insert(user_uuid, nick);
+                        }
                     }
                 }
                 if !self.subscriptions.is_empty() {
@@ -222,7 +234,10 @@ impl Group {
         }
         let now = Instant::now();
         self.last_push = now;
-        let messages = std::mem::take(&mut self.unpushed).into_iter().map(WireMessage::from).collect();
+        let nicks = &self.nicks;
+        let with_nick =
+            |message: StoredMessage| WireMessage { nick: nicks.get(&message.user_uuid).cloned(), ..message.into() };
+        let messages = std::mem::take(&mut self.unpushed).into_iter().map(with_nick).collect();
         let push = json::to_vec(&Push { event: PushEvent::Messages, messages });
         self.subscriptions
             .live_routes(now)
@@ -353,6 +368,7 @@ impl Group {
             unpushed: Vec::new(),
             last_push: Instant::now(),
             allow: None,
+            nicks: HashMap::new(),
         }
     }
 }

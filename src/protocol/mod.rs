@@ -38,6 +38,16 @@ pub enum GroupRequest {
     /// huddle: stop pushing to this connection.
     #[serde(rename = "unsubscribe")]
     Unsubscribe(Membership),
+    /// huddle: the name a member is shown by, beside their id.
+    #[serde(rename = "setNick")]
+    SetNick(SetNick),
+}
+
+/// `setNick` (huddle).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetNick {
+    pub user_uuid: String,
+    pub nick: String,
 }
 
 /// `joinGroup` and `leaveGroup`.
@@ -100,6 +110,7 @@ impl GroupRequest {
             | GroupRequest::Unsubscribe(request) => &request.user_uuid,
             GroupRequest::Send(request) => &request.user_uuid,
             GroupRequest::Get(request) => &request.user_uuid,
+            GroupRequest::SetNick(request) => &request.user_uuid,
         }
     }
 }
@@ -222,6 +233,10 @@ pub struct WireMessage {
     /// zone can show it in their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utc: Option<String>,
+    /// huddle: the name the author is shown by in this group (`setNick`),
+    /// when they chose one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
 }
 
 impl From<StoredMessage> for WireMessage {
@@ -233,6 +248,7 @@ impl From<StoredMessage> for WireMessage {
             user_uuid: message.user_uuid,
             message: message.body,
             seq: Some(message.seq),
+            nick: None,
         }
     }
 }
@@ -303,7 +319,7 @@ pub trait Action: DeserializeOwned {
 
 impl Action for GroupRequest {
     const ACTIONS: &'static [&'static str] =
-        &["joinGroup", "leaveGroup", "sendMessage", "getMessage", "subscribe", "unsubscribe"];
+        &["joinGroup", "leaveGroup", "sendMessage", "getMessage", "subscribe", "unsubscribe", "setNick"];
 }
 
 impl Action for DirectoryRequest {
@@ -376,6 +392,7 @@ mod tests {
             timestamp: "2026-11-25T10:00:00.000001".into(),
             seq: None,
             utc: None,
+            nick: None,
         };
         assert_eq!(
             Reply::messages(vec![message]).encode(),

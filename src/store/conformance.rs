@@ -31,6 +31,7 @@ pub const ALL: &[(&str, Check)] = &[
     ("pages_forward_and_backward", pages_forward_and_backward),
     ("membership_is_idempotent_and_rolls_back", membership_is_idempotent_and_rolls_back),
     ("reading_stops_at_a_byte_bound", reading_stops_at_a_byte_bound),
+    ("a_members_nick_is_kept_until_they_leave", a_members_nick_is_kept_until_they_leave),
 ];
 
 fn in_batch<T>(store: &mut dyn GroupStore, f: impl FnOnce(&mut dyn GroupStore) -> T) -> T {
@@ -137,6 +138,25 @@ pub fn reading_stops_at_a_byte_bound(open: &mut Open) {
     assert_eq!(latest.messages.last().unwrap().seq, 10, "the latest ones are read first");
     let all = store.messages(&Page { max_bytes: Some(1_000_000), ..Page::default() }).unwrap();
     assert_eq!((all.messages.len(), all.more), (10, false));
+}
+
+/// A nick is set for members only, survives reopening, and goes with the member.
+pub fn a_members_nick_is_kept_until_they_leave(open: &mut Open) {
+    let mut store = open();
+    in_batch(store.as_mut(), |s| {
+        assert!(!s.set_nick("stranger", "x").unwrap(), "not a member");
+        s.add_member("u", 1).unwrap();
+        s.add_member("v", 1).unwrap();
+        assert!(s.set_nick("u", "alice").unwrap());
+    });
+    drop(store);
+    let mut store = open();
+    assert_eq!(store.nicks().unwrap(), [("u".to_owned(), "alice".to_owned())]);
+    in_batch(store.as_mut(), |s| {
+        s.remove_member("u").unwrap();
+        s.add_member("u", 2).unwrap();
+    });
+    assert!(store.nicks().unwrap().is_empty(), "leaving forgets the nick");
 }
 
 /// Joining twice and leaving twice are harmless; a rolled-back join is gone.

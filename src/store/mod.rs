@@ -165,6 +165,12 @@ pub trait GroupStore {
     /// How many members the group has.
     fn member_count(&mut self) -> Result<u64, StoreError>;
 
+    /// Sets the name a member is shown by; `false` when not a member.
+    /// Leaving forgets it.
+    fn set_nick(&mut self, user_uuid: &str, nick: &str) -> Result<bool, StoreError>;
+    /// Every member's chosen name.
+    fn nicks(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+
     /// Appends a message and gives it the next sequence number. Its time is
     /// `at`, or the latest stored time if that is later, so that time order
     /// and sequence order always agree. A `msg_id` this user already stored

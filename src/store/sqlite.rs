@@ -35,6 +35,8 @@ const MIGRATIONS: &[&str] = &[
     // land at one end of the index, not on one page per sender per commit.
     "DROP INDEX messages_by_id;
      CREATE UNIQUE INDEX messages_by_id_and_sender ON messages (msg_id, user_uuid) WHERE msg_id IS NOT NULL;",
+    // 3: the name a member chose to be shown by.
+    "ALTER TABLE members ADD COLUMN nick TEXT;",
 ];
 
 /// The schema this huddle writes, in `PRAGMA user_version`.
@@ -262,6 +264,17 @@ impl GroupStore for SqliteStore {
 
     fn member_count(&mut self) -> Result<u64, StoreError> {
         Ok(self.members)
+    }
+
+    fn set_nick(&mut self, user_uuid: &str, nick: &str) -> Result<bool, StoreError> {
+        let mut statement = self.connection.prepare_cached("UPDATE members SET nick = ?2 WHERE user_uuid = ?1")?;
+        Ok(statement.execute([user_uuid, nick])? == 1)
+    }
+
+    fn nicks(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut statement = self.connection.prepare("SELECT user_uuid, nick FROM members WHERE nick IS NOT NULL")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn append(

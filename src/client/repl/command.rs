@@ -34,6 +34,8 @@ pub enum Command {
     },
     /// `/history [WHEN]`.
     History(Option<String>),
+    /// `/nick NAME`: the name to be shown by.
+    Nick(String),
     /// Plain text, for the current group. `first_word` names it in errors.
     Say {
         text: String,
@@ -97,6 +99,14 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             }
             Command::Msg { group, text: text.to_owned() }
         }
+        ("/nick", []) => {
+            return Err(ParseError::Missing {
+                command: "/nick",
+                what: "a name",
+                usage: "/nick NAME (shown beside your id)",
+            });
+        }
+        ("/nick", _) => Command::Nick(rest_after(line, 1).trim_end().to_owned()),
         ("/history", []) => Command::History(None),
         ("/history", when) => Command::History(Some(when.join(" "))),
         (slash, _) if slash.starts_with('/') => return Err(ParseError::Usage(command.to_owned())),
@@ -164,6 +174,8 @@ mod tests {
         assert_eq!(parsed("/leave"), Command::Leave(None));
         assert_eq!(parsed("/msg ops deploy  done"), Command::Msg { group: "ops".into(), text: "deploy  done".into() });
         assert_eq!(parsed("/history 10m"), Command::History(Some("10m".into())));
+        assert_eq!(parsed("/nick Ada L."), Command::Nick("Ada L.".into()));
+        assert!(matches!(parse("/nick"), Err(ParseError::Missing { what: "a name", .. })));
         assert_eq!(parsed("  hello there "), Command::Say { text: "hello there".into(), first_word: "hello".into() });
         assert_eq!(parse("   ").unwrap(), None);
         assert_eq!(parse("/dance"), Err(ParseError::Usage("/dance".into())));

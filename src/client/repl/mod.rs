@@ -23,6 +23,7 @@ commands:
   TEXT                                send TEXT to the group you are talking in
   /msg GROUP TEXT                     send TEXT to another group
   /history [WHEN]                     recent messages here; WHEN: 10m, 2h, 14:05, 2026-11-25T09:00:00Z
+  /nick NAME                          the name you are shown by, beside your id, in your groups
   /leave [GROUP]                      leave a group (the current one by default)
   /groups                             list the groups the directory knows
   /quit                               leave huddle (also: exit, Ctrl-D)
@@ -127,11 +128,15 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
         Ok(())
     }
 
-    /// Makes `group` the one plain text goes to (and remembers it).
+    /// Makes `group` the one plain text goes to (and remembers it); the
+    /// user's nick goes there too.
     fn talk_in(&mut self, group: NamedGroup) {
         if let Some(live) = &mut self.live {
             live.watch(&group);
             live.remember_current(&group);
+            if let Some(nick) = live.nick() {
+                let _ = self.client.set_nick(&group.address, &nick);
+            }
         }
         self.current = Some(group);
     }
@@ -222,6 +227,26 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                     };
                     writeln!(self.out, "{shown}")?;
                 }
+            }
+            Command::Nick(nick) => {
+                let mut groups = self.live.as_ref().map(Live::remembered).unwrap_or_default();
+                if let Some(current) = &self.current
+                    && !groups.iter().any(|group| group.address == current.address)
+                {
+                    groups.push(current.clone());
+                }
+                let group = groups.first().cloned().ok_or(CommandError::NoCurrentGroup)?;
+                // The first group says whether the name will do; the rest follow.
+                self.client.set_nick(&group.address, &nick)?;
+                for other in &groups[1..] {
+                    let _ = self.client.set_nick(&other.address, &nick);
+                }
+                if let Some(live) = &self.live {
+                    live.remember_nick(&nick);
+                }
+                let names: Vec<String> =
+                    groups.iter().map(|g| g.name.clone().unwrap_or_else(|| g.address.to_string())).collect();
+                writeln!(self.out, "{}", self.shown(&format!("you are {nick} in {}", names.join(", "))))?;
             }
             Command::Say { text, first_word } => match self.current.clone() {
                 Some(group) => self.send(&group, &text)?,

@@ -42,6 +42,11 @@ pub fn apply(store: &mut dyn GroupStore, request: &GetMessages, batch: &mut Batc
         return Ok(over_the_reply_limit(max));
     }
     let mut messages: Vec<WireMessage> = history.messages.into_iter().map(WireMessage::from).collect();
+    if let Some(nicks) = batch.nicks.filter(|nicks| !nicks.is_empty()) {
+        for message in &mut messages {
+            message.nick = nicks.get(&message.user_uuid).cloned();
+        }
+    }
     let fits = fitting(&messages, max, request.after_seq.is_some());
     if fits == messages.len() {
         return Ok(Reply { more: limit.map(|_| history.more), ..Reply::messages(messages) });

@@ -10,6 +10,7 @@
 mod get;
 mod join;
 mod leave;
+mod nick;
 mod send;
 mod subscribe;
 
@@ -21,6 +22,7 @@ use crate::protocol::timestamp::Micros;
 use crate::protocol::{GroupRequest, Reply};
 use crate::store::{GroupStore, StoreError, StoredMessage};
 use crate::transport::AllowList;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// What every handler may need besides its request: the batch it is part of.
@@ -37,6 +39,8 @@ pub struct Batch<'a> {
     pub stored: Vec<StoredMessage>,
     /// A private group's allow-list.
     pub allow: Option<&'a AllowList>,
+    /// The names members chose, by user, as they were before the batch.
+    pub nicks: Option<&'a HashMap<String, String>>,
 }
 
 /// A change to the group's memory that waits for the batch's commit.
@@ -49,9 +53,14 @@ pub enum Effect {
     Unsubscribe {
         route: Route,
     },
-    /// The user left: none of their connections are pushed to any more.
+    /// The user left: none of their connections are pushed to any more,
+    /// and their nick is forgotten.
     ForgetUser {
         user_uuid: String,
+    },
+    SetNick {
+        user_uuid: String,
+        nick: String,
     },
 }
 
@@ -65,6 +74,7 @@ impl<'a> Batch<'a> {
             effects: Vec::new(),
             stored: Vec::new(),
             allow: None,
+            nicks: None,
         }
     }
 
@@ -107,6 +117,7 @@ pub fn apply(
         GroupRequest::Get(request) => get::apply(store, request, batch),
         GroupRequest::Subscribe(request) => subscribe::subscribe(store, request, &peer.route, batch),
         GroupRequest::Unsubscribe(_) => Ok(subscribe::unsubscribe(&peer.route, batch)),
+        GroupRequest::SetNick(request) => nick::apply(store, request, batch),
     }
 }
 
