@@ -41,7 +41,7 @@ pub fn format_message(group: &NamedGroup, message: &WireMessage, me: &str) -> St
         style(format!("[{}]", visible(time))).dim(),
         style(visible(&group_name)).cyan(),
         author,
-        visible(&message.message)
+        continued(&visible(&message.message))
     )
 }
 
@@ -49,6 +49,12 @@ pub fn format_message(group: &NamedGroup, message: &WireMessage, me: &str) -> St
 /// when it holds spaces.
 pub fn quoted_if_spaced(name: &str) -> String {
     if name.contains(char::is_whitespace) { format!("{name:?}") } else { name.to_owned() }
+}
+
+/// A message's later lines, each marked as the same message's: [`visible`]
+/// indents them; here the indent becomes a bar.
+fn continued(text: &str) -> String {
+    text.split("\n    ").collect::<Vec<_>>().join(&format!("\n{}", style("    │ ").dim()))
 }
 
 /// `text` as it is shown: [`visible`] to a person at a terminal, exact to a
@@ -97,5 +103,23 @@ mod tests {
         assert_eq!(visible("\u{9b}31m"), "\\u{9b}31m", "a C1 control");
         assert_eq!(visible("one\n[12:00] lobby x: forged"), "one\n    [12:00] lobby x: forged");
         assert_eq!(visible("héllo 👋"), "héllo 👋");
+    }
+
+    #[test]
+    fn a_message_of_several_lines_marks_each_later_line_as_its_own() {
+        let group =
+            NamedGroup { name: Some("lobby".into()), address: crate::protocol::Address::parse("127.0.0.1:1").unwrap() };
+        let message = WireMessage {
+            user_uuid: "1f3a9c2e-0000".into(),
+            message: "first\nsecond\n[12:00] lobby x: forged".into(),
+            timestamp: "2026-11-25T10:00:00".into(),
+            seq: Some(1),
+            utc: None,
+            nick: None,
+        };
+        let shown = console::strip_ansi_codes(&format_message(&group, &message, "me")).into_owned();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines[1], "    │ second");
+        assert_eq!(lines[2], "    │ [12:00] lobby x: forged", "no later line looks like a message of its own");
     }
 }
