@@ -400,3 +400,58 @@ fn one_key_holds_no_more_than_its_share_of_connections() {
     assert!(connect(&greedy).is_err(), "a third connection of one key is closed");
     assert!(connect(&KeyPair::generate().unwrap()).is_ok(), "other keys still get in");
 }
+
+/// A service on many listeners: `open` opens another and answers its
+/// address; anything else is answered with the listener it came through.
+struct Opener;
+
+impl huddle::zmtp::MultiService for Opener {
+    fn handle_batch(
+        &mut self,
+        batch: Vec<(usize, Envelope)>,
+        binder: &mut huddle::zmtp::Binder,
+    ) -> Vec<(usize, huddle::serve::ReplyFrames)> {
+        batch
+            .into_iter()
+            .map(|(listener, mut envelope)| {
+                let answer = match envelope.take_body() {
+                    Ok(body) if body == b"open" => {
+                        let (index, address) = binder.bind("127.0.0.1:0", RouterOptions::default()).unwrap();
+                        format!("{index} {address}")
+                    }
+                    _ => format!("through {listener}"),
+                };
+                (listener, envelope.reply(answer.into_bytes()))
+            })
+            .collect()
+    }
+
+    fn wake_at(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    fn wake(&mut self) -> Vec<(usize, huddle::serve::ReplyFrames)> {
+        Vec::new()
+    }
+}
+
+#[test]
+fn one_loop_serves_listeners_opened_while_it_runs() {
+    let server = huddle::zmtp::bind("127.0.0.1:0", RouterOptions::default()).unwrap();
+    let first = server.local_address().unwrap();
+    let shutdown = Shutdown::new().unwrap();
+    let stop = shutdown.clone();
+    let thread = std::thread::spawn(move || server.serve_many(&stop, 64, &mut Opener));
+    let (_context, control) = libzmq(zmq::REQ, &first, None);
+    control.send("open", 0).unwrap();
+    let opened = String::from_utf8(reply(&control).pop().unwrap()).unwrap();
+    let (index, address) = opened.split_once(' ').unwrap();
+    assert_eq!(index, "1");
+    let (_context, other) = libzmq(zmq::REQ, &Address::parse(address).unwrap(), None);
+    other.send("hello", 0).unwrap();
+    assert_eq!(reply(&other), [b"through 1".to_vec()]);
+    control.send("hello", 0).unwrap();
+    assert_eq!(reply(&control), [b"through 0".to_vec()], "each reply goes back through its own listener");
+    shutdown.trigger();
+    thread.join().unwrap().unwrap();
+}

@@ -24,7 +24,7 @@ mod fuzz;
 pub mod server;
 pub mod sodium;
 
-pub use server::{Limits, Server};
+pub use server::{Binder, Limits, MultiService, Server};
 
 use crate::transport::{HANDSHAKE_TIMEOUT_MS, RouterOptions, Security};
 use connection::Policy;
@@ -48,14 +48,7 @@ const RESERVED_DESCRIPTORS: u64 = 128;
 
 /// Listens on `endpoint` (`tcp://*:5555`, `127.0.0.1:0`, ...).
 pub fn bind(endpoint: &str, options: RouterOptions) -> io::Result<Server> {
-    let address = socket_address(endpoint)?;
-    let listener = mio::net::TcpListener::bind(address)?;
-    let curve = match &options.security {
-        Security::Plaintext => None,
-        Security::Curve(keys) => Some((keys.public.bytes(), *keys.secret())),
-    };
-    let max_frame = options.max_frame_bytes.unwrap_or(DEFAULT_MAX_FRAME);
-    let policy = Policy { curve, allow: options.allow, max_frame };
+    let (listener, policy) = listen(endpoint, options.clone())?;
     let limits = Limits {
         max_connections: options.max_connections.unwrap_or_else(default_max_connections),
         max_connections_per_key: options.max_connections_per_key.unwrap_or(DEFAULT_CONNECTIONS_PER_KEY),
@@ -64,6 +57,17 @@ pub fn bind(endpoint: &str, options: RouterOptions) -> io::Result<Server> {
         handshake_timeout: options.handshake_timeout.unwrap_or(Duration::from_millis(HANDSHAKE_TIMEOUT_MS as u64)),
     };
     Server::new(listener, policy, limits)
+}
+
+/// A listening socket on `endpoint`, and what its connections speak.
+fn listen(endpoint: &str, options: RouterOptions) -> io::Result<(mio::net::TcpListener, Policy)> {
+    let listener = mio::net::TcpListener::bind(socket_address(endpoint)?)?;
+    let curve = match &options.security {
+        Security::Plaintext => None,
+        Security::Curve(keys) => Some((keys.public.bytes(), *keys.secret())),
+    };
+    let max_frame = options.max_frame_bytes.unwrap_or(DEFAULT_MAX_FRAME);
+    Ok((listener, Policy { curve, allow: options.allow, max_frame }))
 }
 
 /// The socket address of a TCP endpoint; `*` is every interface.

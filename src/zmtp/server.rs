@@ -29,8 +29,74 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
-const LISTENER: Token = Token(usize::MAX - 1);
-const STOP: Token = Token(usize::MAX - 2);
+const STOP: Token = Token(usize::MAX);
+/// Listener `n` is polled as `Token(LISTENERS - n)`, far above any
+/// connection's slot.
+const LISTENERS: usize = usize::MAX - 1;
+
+fn listener_token(index: usize) -> Token {
+    Token(LISTENERS - index)
+}
+
+/// One listening socket and what its connections speak.
+struct Listening {
+    listener: TcpListener,
+    policy: Policy,
+}
+
+/// Servers on many listeners in one loop (`huddle host`): each request
+/// comes tagged with the index of the listener it came through, and each
+/// reply goes out through the listener it names.
+pub trait MultiService {
+    /// Answers a batch: the frames to send, each with its listener.
+    fn handle_batch(&mut self, batch: Vec<(usize, Envelope)>, binder: &mut Binder) -> Vec<(usize, ReplyFrames)>;
+    /// When to be woken without a request; `None`: not at all.
+    fn wake_at(&self) -> Option<Instant>;
+    /// Called once `wake_at` has come (and at the stop): frames to send.
+    fn wake(&mut self) -> Vec<(usize, ReplyFrames)>;
+}
+
+/// Opens more listeners while serving.
+pub struct Binder<'a> {
+    poll: &'a Poll,
+    listeners: &'a mut Vec<Listening>,
+}
+
+impl Binder<'_> {
+    /// Listens on `endpoint` with `options`, from the next turn on: the new
+    /// listener's index, and the address it listens on.
+    pub fn bind(&mut self, endpoint: &str, options: crate::transport::RouterOptions) -> io::Result<(usize, Address)> {
+        let (mut listener, policy) = super::listen(endpoint, options)?;
+        let index = self.listeners.len();
+        self.poll.registry().register(&mut listener, listener_token(index), Interest::READABLE)?;
+        self.listeners.push(Listening { listener, policy });
+        Ok((index, local_address(&self.listeners[index])?))
+    }
+}
+
+fn local_address(listening: &Listening) -> io::Result<Address> {
+    let local = listening.listener.local_addr()?;
+    let key = listening.policy.curve.map(|(public, _)| crate::keys::PublicKey::from_bytes(&public));
+    Ok(Address { host: local.ip().to_string(), port: local.port(), key })
+}
+
+/// One [`Service`] on listener 0.
+struct Single<'a, S>(&'a mut S);
+
+impl<S: Service> MultiService for Single<'_, S> {
+    fn handle_batch(&mut self, batch: Vec<(usize, Envelope)>, _: &mut Binder) -> Vec<(usize, ReplyFrames)> {
+        let batch = batch.into_iter().map(|(_, envelope)| envelope).collect();
+        self.0.handle_batch(batch).into_iter().map(|frames| (0, frames)).collect()
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.0.wake_at()
+    }
+
+    fn wake(&mut self) -> Vec<(usize, ReplyFrames)> {
+        self.0.wake().into_iter().map(|frames| (0, frames)).collect()
+    }
+}
 /// Bytes taken from a socket at a time.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -54,6 +120,8 @@ pub struct Limits {
 /// One connection and what the loop knows of it.
 struct Peer {
     stream: TcpStream,
+    /// The listener it came through.
+    listener: usize,
     connection: Connection,
     /// Bytes read and not yet taken: a partial frame, or over budget.
     input: Vec<u8>,
@@ -70,14 +138,14 @@ struct Peer {
     to_write: bool,
 }
 
-/// A server's listening socket and its connections.
+/// A server's listening sockets and their connections.
 pub struct Server {
     poll: Poll,
-    listener: TcpListener,
-    policy: Policy,
+    listeners: Vec<Listening>,
     limits: Limits,
     peers: Slab<Peer>,
-    routes: HashMap<Vec<u8>, usize>,
+    /// (listener, routing id) -> connection.
+    routes: HashMap<(usize, Vec<u8>), usize>,
     /// Connections open under each CURVE key.
     keys: HashMap<String, usize>,
     next_route: u32,
@@ -99,11 +167,10 @@ impl Server {
     pub(super) fn new(listener: TcpListener, policy: Policy, limits: Limits) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listener = listener;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry().register(&mut listener, listener_token(0), Interest::READABLE)?;
         Ok(Server {
             poll,
-            listener,
-            policy,
+            listeners: vec![Listening { listener, policy }],
             limits,
             peers: Slab::new(),
             routes: HashMap::new(),
@@ -120,16 +187,24 @@ impl Server {
         })
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on (its first listener).
     pub fn local_address(&self) -> io::Result<Address> {
-        let local = self.listener.local_addr()?;
-        let key = self.policy.curve.map(|(public, _)| crate::keys::PublicKey::from_bytes(&public));
-        Ok(Address { host: local.ip().to_string(), port: local.port(), key })
+        local_address(&self.listeners[0])
     }
 
     /// Serves until `shutdown` is triggered, handing `service` batches of
     /// at most `max_batch` requests.
-    pub fn serve(mut self, shutdown: &Shutdown, max_batch: usize, service: &mut impl Service) -> io::Result<()> {
+    pub fn serve(self, shutdown: &Shutdown, max_batch: usize, service: &mut impl Service) -> io::Result<()> {
+        self.serve_many(shutdown, max_batch, &mut Single(service))
+    }
+
+    /// [`Server::serve`] for a service on many listeners.
+    pub fn serve_many(
+        mut self,
+        shutdown: &Shutdown,
+        max_batch: usize,
+        service: &mut impl MultiService,
+    ) -> io::Result<()> {
         self.poll.registry().register(&mut SourceFd(&shutdown.raw_fd()), STOP, Interest::READABLE)?;
         let mut events = Events::with_capacity(1024);
         loop {
@@ -143,7 +218,7 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     STOP => stop = true,
-                    LISTENER => self.accept(),
+                    Token(token) if token > LISTENERS - self.listeners.len() => self.accept(LISTENERS - token),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.list_to_read(key, true);
@@ -163,7 +238,8 @@ impl Server {
             self.expire_handshakes();
             let batch = self.read_listed(max_batch);
             if !batch.is_empty() {
-                let replies = service.handle_batch(batch);
+                let mut binder = Binder { poll: &self.poll, listeners: &mut self.listeners };
+                let replies = service.handle_batch(batch, &mut binder);
                 self.route_all(replies);
             }
             if service.wake_at().is_some_and(|at| at <= Instant::now()) {
@@ -198,9 +274,9 @@ impl Server {
         next.map(|at| at.saturating_duration_since(Instant::now()) + Duration::from_micros(500))
     }
 
-    fn accept(&mut self) {
+    fn accept(&mut self, listener: usize) {
         loop {
-            let (mut stream, address) = match self.listener.accept() {
+            let (mut stream, address) = match self.listeners[listener].listener.accept() {
                 Ok(accepted) => accepted,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -229,7 +305,8 @@ impl Server {
             self.next_serial += 1;
             entry.insert(Peer {
                 stream,
-                connection: Connection::new(&self.policy),
+                listener,
+                connection: Connection::new(&self.listeners[listener].policy),
                 input: Vec::new(),
                 route: None,
                 address: address.ip().to_string(),
@@ -281,7 +358,7 @@ impl Server {
     }
 
     /// Reads every listed connection, as far as budgets and `max_batch` allow.
-    fn read_listed(&mut self, max_batch: usize) -> Vec<Envelope> {
+    fn read_listed(&mut self, max_batch: usize) -> Vec<(usize, Envelope)> {
         let mut listed = std::mem::take(&mut self.again);
         listed.append(&mut self.to_read);
         let mut batch = Vec::new();
@@ -291,7 +368,8 @@ impl Server {
             peer.to_read = false;
             let room = max_batch.saturating_sub(batch.len());
             let budget = self.limits.per_connection.min(room);
-            let outcome = read(peer, &self.policy, &mut self.scratch, budget, &mut events);
+            let policy = &self.listeners[peer.listener].policy;
+            let outcome = read(peer, policy, &mut self.scratch, budget, &mut events);
             for event in events.drain(..) {
                 match event {
                     Event::Ready { identity, user_id } => {
@@ -301,7 +379,7 @@ impl Server {
                     }
                     Event::Message { frames, dropped } => {
                         if let Some(envelope) = self.envelope(key, frames, dropped) {
-                            batch.push(envelope);
+                            batch.push((self.peers[key].listener, envelope));
                         }
                     }
                 }
@@ -330,6 +408,7 @@ impl Server {
     /// (and closed) when it asked for one already in use, as libzmq does, or
     /// when its key holds as many connections as one key may.
     fn admit(&mut self, key: usize, identity: Vec<u8>, user_id: Option<String>) -> bool {
+        let listener = self.peers[key].listener;
         if let Some(user_id) = &user_id {
             let held = self.keys.get(user_id).copied().unwrap_or(0);
             if held >= self.limits.max_connections_per_key {
@@ -344,18 +423,18 @@ impl Server {
                 self.next_route = self.next_route.wrapping_add(1);
                 let mut route = vec![0];
                 route.extend_from_slice(&self.next_route.to_be_bytes());
-                if !self.routes.contains_key(&route) {
+                if !self.routes.contains_key(&(listener, route.clone())) {
                     break route;
                 }
             }
-        } else if self.routes.contains_key(&identity) {
+        } else if self.routes.contains_key(&(listener, identity.clone())) {
             debug!("a peer asked for an identity in use");
             self.close(key);
             return false;
         } else {
             identity
         };
-        self.routes.insert(route.clone(), key);
+        self.routes.insert((listener, route.clone()), key);
         let peer = &mut self.peers[key];
         peer.route = Some(route);
         peer.user_id = user_id;
@@ -373,10 +452,14 @@ impl Server {
 
     /// Queues each message for the peer its first frame names; a message
     /// for a peer that is gone, or whose queue is full, is dropped.
-    fn route_all(&mut self, messages: Vec<ReplyFrames>) {
-        for frames in messages {
-            let Some((route, rest)) = frames.split_first() else { continue };
-            let Some(&key) = self.routes.get(route) else { continue };
+    fn route_all(&mut self, messages: Vec<(usize, ReplyFrames)>) {
+        for (listener, mut frames) in messages {
+            if frames.is_empty() {
+                continue;
+            }
+            let route = frames.remove(0);
+            let Some(&key) = self.routes.get(&(listener, route)) else { continue };
+            let rest = &frames;
             let peer = &mut self.peers[key];
             if peer.connection.queued() >= self.limits.max_queued_bytes {
                 debug!(address = %peer.address, "queue full: message dropped");
@@ -410,7 +493,7 @@ impl Server {
         self.released |= peer.connection.holds_large_buffer() || peer.input.capacity() > READ_CHUNK;
         let _ = self.poll.registry().deregister(&mut peer.stream);
         if let Some(route) = peer.route {
-            self.routes.remove(&route);
+            self.routes.remove(&(peer.listener, route));
         }
         if let Some(user_id) = peer.user_id
             && let Some(held) = self.keys.get_mut(&user_id)
