@@ -26,6 +26,7 @@ pub mod bench;
 pub mod client;
 pub mod directory;
 pub mod group;
+pub mod host;
 pub mod identity;
 pub mod keys;
 pub mod paths;

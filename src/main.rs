@@ -173,6 +173,46 @@ enum Command {
         #[command(flatten)]
         flags: ScriptFlags,
     },
+    /// Serve many groups in one process, each on its own port, and create
+    /// more on request (`huddle create`).
+    #[command(
+        after_help = "Examples:\n  huddle host --ports 5600-5699\n  huddle host --listen 192.168.3.97:5599 --ports 5600-5699 --directory KEY@192.168.1.10 --creators team-keys.txt\n\nEach group keeps its folder, key and port under --data (default: $XDG_DATA_HOME/huddle/host), and comes back at its address after a restart."
+    )]
+    Host {
+        /// The host's control socket, where `huddle create` asks for groups; its IP
+        /// is where the groups listen too. Off loopback it speaks CURVE.
+        #[arg(long, default_value = "127.0.0.1:5599")]
+        listen: String,
+        /// The ports the host's groups take, one each: FIRST-LAST.
+        #[arg(long, default_value = "5600-5699")]
+        ports: String,
+        /// The directory the groups register with: [KEY@]HOST[:PORT].
+        #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", allow_hyphen_values = true)]
+        directory: String,
+        /// Where the groups' folders are [default: $XDG_DATA_HOME/huddle/host].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Under CURVE, only these public keys may create groups (one a line, # comments).
+        #[arg(long, value_name = "FILE")]
+        creators: Option<PathBuf>,
+        #[command(flatten)]
+        security: SecurityFlags,
+        #[command(flatten)]
+        limits: LimitFlags,
+    },
+    /// Ask a host for a new group; prints its address.
+    #[command(
+        after_help = "Examples:\n  huddle create ops\n  huddle create \"Cool Group\" --host KEY@192.168.3.97:5599 --json"
+    )]
+    Create {
+        /// The new group's name.
+        name: String,
+        /// The host: [KEY@]HOST:PORT.
+        #[arg(long, env = "HUDDLE_HOST", default_value = "127.0.0.1:5599", allow_hyphen_values = true)]
+        host: String,
+        #[command(flatten)]
+        flags: ScriptFlags,
+    },
     #[cfg(feature = "bench")]
     /// Print a public key: yours, or with --data the key of the server whose data is there.
     #[command(
@@ -491,7 +531,7 @@ fn main() -> ExitCode {
     // Servers log their state changes; a person chatting (huddle up runs the
     // servers in-process) or a script sees only warnings, unless RUST_LOG says.
     let default_level = match cli.command {
-        Command::Directory { .. } | Command::Group { .. } => "info",
+        Command::Directory { .. } | Command::Group { .. } | Command::Host { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -611,6 +651,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::History { group, since, limit, flags } => flags
             .run(|client, directory, out| commands::history(client, directory, &group, since.as_deref(), limit, out)),
+        Command::Host { listen, ports, directory, data, creators, security, limits } => {
+            let control = Address::parse(&listen)?;
+            let data = data.unwrap_or_else(|| paths::data_dir().join("host"));
+            let curve = security.choose(&control.host, &data)?.is_curve();
+            anyhow::ensure!(
+                curve || is_loopback(&control.host),
+                "huddle host speaks plaintext only on loopback: anyone could create groups; drop --plaintext"
+            );
+            let creators = creators.map(|path| AllowList::load(&path)).transpose()?;
+            let config = huddle::host::HostConfig {
+                control,
+                ports: port_range(&ports)?,
+                directory: Some(Address::parse_with_default_port(&directory, DIRECTORY_PORT)?),
+                data,
+                curve,
+                creators,
+                limits: limits.limits(),
+            };
+            let shutdown = stop_on_signals()?;
+            let host = huddle::host::Host::open(config, &shutdown)?;
+            println!("huddle host listening on {}, {} group(s)", host.control_address(), host.groups().len());
+            host.run()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Create { name, host, flags } => {
+            let host = Address::parse(&host)?;
+            flags.run(|client, _, out| commands::create(client, &host, &name, out))
+        }
         Command::Watch { group, backlog, flags } => {
             flags.run(|client, directory, out| commands::watch(client, directory, &group, backlog, out))
         }
@@ -660,6 +728,15 @@ fn up_directory_port(directory: &str) -> Result<u16> {
          or `huddle user --directory {directory}` to join one elsewhere"
     );
     Ok(address.port)
+}
+
+/// `FIRST-LAST` as a range of ports.
+fn port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>> {
+    let parsed = text.split_once('-').and_then(|(first, last)| Some((first.parse().ok()?, last.parse().ok()?)));
+    match parsed {
+        Some((first, last)) if first <= last && first > 0 => Ok(first..=last),
+        _ => anyhow::bail!("--ports {text:?}: give FIRST-LAST, e.g. --ports 5600-5699"),
+    }
 }
 
 fn stop_on_signals() -> Result<Shutdown> {

@@ -15,7 +15,7 @@ pub fn config_dir() -> PathBuf {
 }
 
 /// `$XDG_DATA_HOME/huddle` (usually `~/.local/share/huddle`).
-fn data_dir() -> PathBuf {
+pub fn data_dir() -> PathBuf {
     project().map(|dirs| dirs.data_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".huddle"))
 }
 
@@ -46,7 +46,7 @@ pub fn directory_data_dir(port: u16) -> PathBuf {
 /// A group name as one folder name, one to one: letters, digits, `-`, `_`
 /// and `.` stay (but a leading `.`), every other character is written as
 /// `%` and the hex of its UTF-8 bytes, `%` itself included.
-fn folder_name(name: &str) -> String {
+pub fn folder_name(name: &str) -> String {
     if name.is_empty() {
         return "%".to_owned();
     }

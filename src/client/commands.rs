@@ -89,6 +89,18 @@ pub fn groups<W: Write>(client: &mut Client, directory: &Address, out: &mut Outp
     Ok(())
 }
 
+/// `huddle create NAME`: asks a host for a new group.
+pub fn create<W: Write>(
+    client: &mut Client,
+    host: &Address,
+    name: &str,
+    out: &mut Output<W>,
+) -> Result<(), CommandError> {
+    let address = client.create_group(host, name)?;
+    out.line(format!("created {name} at {address}"), json!({"name": name, "address": address.to_string()}))?;
+    Ok(())
+}
+
 /// `huddle join GROUP`.
 pub fn join<W: Write>(
     client: &mut Client,

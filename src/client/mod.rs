@@ -22,8 +22,8 @@ pub use error::ClientError;
 pub use since::Since;
 
 use crate::protocol::{
-    Address, DirectoryRequest, GetMessages, GroupRequest, ListedGroup, Membership, Reply, SendMessage, SetNick, Status,
-    WireMessage, decode_reply, encode,
+    Address, CreateGroup, DirectoryRequest, GetMessages, GroupRequest, HostRequest, ListedGroup, Membership, Reply,
+    SendMessage, SetNick, Status, WireMessage, decode_reply, encode,
 };
 
 /// A new message id: a UUID v7, time-ordered, so that a group's index of ids
@@ -134,6 +134,19 @@ impl Client {
             msg_id: Some(msg_id.to_owned()),
         });
         Ok(self.group_request(group, &request)?.seq)
+    }
+
+    /// Asks the host at `host` for a new group `name`; where it is.
+    pub fn create_group(&mut self, host: &Address, name: &str) -> Result<Address, ClientError> {
+        let user_uuid = self.user_for(host)?;
+        let request = encode(&HostRequest::Create(CreateGroup { user_uuid, name: name.to_owned() }));
+        let reply = self.requester.request("host", host, &request)?;
+        let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("host", host, &reply, error))?;
+        match (reply.response, reply.address) {
+            (Status::Success, Some(address)) => Address::parse(&address)
+                .map_err(|error| ClientError::bad_reply("host", host, address.as_bytes(), error)),
+            (_, _) => Err(ClientError::refused(host, reply.error)),
+        }
     }
 
     /// Sets the name the user is shown by in `group`.

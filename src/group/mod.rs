@@ -13,4 +13,4 @@ pub mod server;
 pub mod subscriptions;
 
 pub use limits::Limits;
-pub use server::{GroupConfig, GroupError, GroupServer, RunningGroup};
+pub use server::{Group, GroupConfig, GroupError, GroupServer, RunningGroup};

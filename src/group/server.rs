@@ -60,8 +60,9 @@ pub struct GroupServer {
     group: Group,
 }
 
-/// The group's state and rules, apart from its socket.
-struct Group {
+/// The group's state and rules, apart from its socket: a [`Service`] that
+/// a lone group serves on its own engine, and a host serves beside others.
+pub struct Group {
     name: String,
     store: Box<dyn GroupStore + Send>,
     limits: Limits,
@@ -76,23 +77,12 @@ struct Group {
     nicks: HashMap<String, String>,
 }
 
-impl GroupServer {
-    /// Opens the store and binds the socket; nothing is served yet.
-    pub fn bind(config: &GroupConfig) -> Result<GroupServer, GroupError> {
+impl Group {
+    /// Opens the group's store: ready to serve requests from any socket.
+    pub fn open(config: &GroupConfig) -> Result<Group, GroupError> {
         let mut store = config.store.open_group()?;
         let nicks = store.nicks()?.into_iter().collect();
-        let options = RouterOptions {
-            security: config.security.clone(),
-            allow: config.allow.clone(),
-            max_frame_bytes: Some(MAX_FRAME_BYTES),
-            max_queued_bytes: Some(PUSH_QUEUE_BYTES),
-            per_connection: Some(config.limits.max_in_flight),
-            ..RouterOptions::default()
-        };
-        let bind_error = |source| GroupError::Bind { address: config.bind.clone(), source };
-        let server = zmtp::bind(&config.bind.endpoint(), options).map_err(bind_error)?;
-        let address = server.local_address().map_err(bind_error)?;
-        let group = Group {
+        Ok(Group {
             name: config.name.clone(),
             store,
             limits: config.limits.clone(),
@@ -101,7 +91,29 @@ impl GroupServer {
             last_push: Instant::now(),
             allow: config.allow.clone().map(|allow| (allow.generation(), allow)),
             nicks,
-        };
+        })
+    }
+
+    /// What the socket of a group with `config` bounds.
+    pub fn router_options(config: &GroupConfig) -> RouterOptions {
+        RouterOptions {
+            security: config.security.clone(),
+            allow: config.allow.clone(),
+            max_frame_bytes: Some(MAX_FRAME_BYTES),
+            max_queued_bytes: Some(PUSH_QUEUE_BYTES),
+            per_connection: Some(config.limits.max_in_flight),
+            ..RouterOptions::default()
+        }
+    }
+}
+
+impl GroupServer {
+    /// Opens the store and binds the socket; nothing is served yet.
+    pub fn bind(config: &GroupConfig) -> Result<GroupServer, GroupError> {
+        let group = Group::open(config)?;
+        let bind_error = |source| GroupError::Bind { address: config.bind.clone(), source };
+        let server = zmtp::bind(&config.bind.endpoint(), Group::router_options(config)).map_err(bind_error)?;
+        let address = server.local_address().map_err(bind_error)?;
         Ok(GroupServer { address, server, group })
     }
 

@@ -43,6 +43,22 @@ pub enum GroupRequest {
     SetNick(SetNick),
 }
 
+/// A request to a host (huddle): a process serving many groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action")]
+pub enum HostRequest {
+    /// Start a new group; the reply's `address` says where it is.
+    #[serde(rename = "createGroup")]
+    Create(CreateGroup),
+}
+
+/// `createGroup` (huddle).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateGroup {
+    pub user_uuid: String,
+    pub name: String,
+}
+
 /// `setNick` (huddle).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetNick {
@@ -200,11 +216,22 @@ pub struct Reply {
     /// huddle: why a request `FAILED`, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// huddle: in a `createGroup` reply, where the new group is (`[KEY@]IP:PORT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 impl Reply {
     pub fn success() -> Reply {
-        Reply { response: Status::Success, messages: None, more: None, seq: None, ttl_ms: None, error: None }
+        Reply {
+            response: Status::Success,
+            messages: None,
+            more: None,
+            seq: None,
+            ttl_ms: None,
+            error: None,
+            address: None,
+        }
     }
 
     pub fn messages(messages: Vec<WireMessage>) -> Reply {
@@ -320,6 +347,10 @@ pub trait Action: DeserializeOwned {
 impl Action for GroupRequest {
     const ACTIONS: &'static [&'static str] =
         &["joinGroup", "leaveGroup", "sendMessage", "getMessage", "subscribe", "unsubscribe", "setNick"];
+}
+
+impl Action for HostRequest {
+    const ACTIONS: &'static [&'static str] = &["createGroup"];
 }
 
 impl Action for DirectoryRequest {
@@ -465,6 +496,7 @@ mod tests {
     fn every_action_the_decoder_accepts_is_in_the_error_text_and_in_protocol_md() {
         every_action_is_listed::<GroupRequest>();
         every_action_is_listed::<DirectoryRequest>();
+        every_action_is_listed::<HostRequest>();
     }
 
     #[test]

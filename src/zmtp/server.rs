@@ -62,7 +62,13 @@ pub struct Binder<'a> {
     listeners: &'a mut Vec<Listening>,
 }
 
-impl Binder<'_> {
+impl<'a> Binder<'a> {
+    /// Opens listeners on `server` before it serves.
+    pub fn of(server: &'a mut Server) -> Binder<'a> {
+        let Server { poll, listeners, .. } = server;
+        Binder { poll, listeners }
+    }
+
     /// Listens on `endpoint` with `options`, from the next turn on: the new
     /// listener's index, and the address it listens on.
     pub fn bind(&mut self, endpoint: &str, options: crate::transport::RouterOptions) -> io::Result<(usize, Address)> {

@@ -1,0 +1,202 @@
+//! `huddle host`: many groups in one process, each still reached at its own
+//! `IP:PORT` (so the seed's client works against every one of them), all
+//! served by one engine loop on one thread: an idle group costs a listening
+//! socket and its open store, no thread and no CPU.
+//!
+//! Listener 0 is the host's own control socket, where `createGroup` asks for
+//! a new group ([`control`]); every other listener is one group's. The
+//! groups' folders, names and ports are kept in [`catalog`], so each group
+//! comes back at its address after a restart, its history intact (each has
+//! its own store, committed as a lone group's is).
+
+pub mod catalog;
+mod control;
+
+use crate::group::registration::{self, Registration};
+use crate::group::{Group, GroupConfig, GroupError, Limits};
+use crate::keys::KeyPair;
+use crate::protocol::Address;
+use crate::protocol::envelope::Envelope;
+use crate::serve::{ReplyFrames, Service};
+use crate::shutdown::Shutdown;
+use crate::store::StoreConfig;
+use crate::transport::{AllowList, RouterOptions, Security};
+use crate::zmtp::{self, Binder, MultiService};
+use std::collections::HashMap;
+use std::io;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::{info, warn};
+
+/// Requests applied in one turn at most, across all groups.
+const MAX_BATCH: usize = 1024;
+
+/// Everything a host needs to start.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where the control socket listens; its host is where groups listen.
+    pub control: Address,
+    /// The ports groups take, each its own.
+    pub ports: RangeInclusive<u16>,
+    /// The directory every group registers with.
+    pub directory: Option<Address>,
+    /// Where the groups' folders are.
+    pub data: PathBuf,
+    /// CURVE (each group with its own key pair, kept in its folder) or plaintext.
+    pub curve: bool,
+    /// Under CURVE, the keys that may create groups (`None`: any key).
+    pub creators: Option<AllowList>,
+    pub limits: Limits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot listen on {address}: {source}; is another host using that port? pick another with --listen")]
+    Bind { address: Address, source: io::Error },
+    #[error("cannot read the host's groups in {dir}: {source}; check the directory, or pass --data")]
+    Catalog { dir: String, source: io::Error },
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    #[error("the host's connections failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A group the host serves, on the listener of the same index.
+struct Hosted {
+    name: String,
+    address: Address,
+    group: Group,
+}
+
+pub struct Host {
+    config: HostConfig,
+    context: zmq::Context,
+    shutdown: Shutdown,
+    server: Option<zmtp::Server>,
+    groups: HashMap<usize, Hosted>,
+    ports: Vec<u16>,
+}
+
+impl Host {
+    /// Opens every group kept in the data directory, each on its port.
+    pub fn open(config: HostConfig, shutdown: &Shutdown) -> Result<Host, HostError> {
+        let options = RouterOptions { security: security(&config.curve, &config.data)?, ..RouterOptions::default() };
+        let bind_error = |source| HostError::Bind { address: config.control.clone(), source };
+        let server = zmtp::bind(&config.control.endpoint(), options).map_err(bind_error)?;
+        let control = server.local_address().map_err(bind_error)?;
+        let mut host = Host {
+            config: HostConfig { control, ..config },
+            context: zmq::Context::new(),
+            shutdown: shutdown.clone(),
+            server: Some(server),
+            groups: HashMap::new(),
+            ports: Vec::new(),
+        };
+        let catalog_error = |source| HostError::Catalog { dir: host.config.data.display().to_string(), source };
+        let entries = catalog::load(&host.config.data).map_err(catalog_error)?;
+        let mut server = host.server.take().expect("not serving yet");
+        for entry in entries {
+            if let Err(error) = host.start_group(&mut Binder::of(&mut server), entry.clone()) {
+                warn!(group = %entry.name, %error, "group not started");
+            }
+        }
+        host.server = Some(server);
+        Ok(host)
+    }
+
+    /// Where the control socket listens (`[KEY@]IP:PORT`).
+    pub fn control_address(&self) -> &Address {
+        &self.config.control
+    }
+
+    /// The groups served, by name, with their addresses.
+    pub fn groups(&self) -> Vec<(String, Address)> {
+        let mut groups: Vec<_> =
+            self.groups.values().map(|hosted| (hosted.name.clone(), hosted.address.clone())).collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        groups
+    }
+
+    /// Serves every group until `shutdown`.
+    pub fn run(mut self) -> Result<(), HostError> {
+        let server = self.server.take().expect("run once");
+        let shutdown = self.shutdown.clone();
+        server.serve_many(&shutdown, MAX_BATCH, &mut self)?;
+        info!("host stopped");
+        Ok(())
+    }
+
+    /// Opens a group's store and listener, and starts its registration.
+    fn start_group(&mut self, binder: &mut Binder, entry: catalog::Entry) -> Result<Address, HostError> {
+        let security = security(&self.config.curve, &entry.dir)?;
+        let bind = Address { host: self.config.control.host.clone(), port: entry.port, key: None };
+        let group_config = GroupConfig {
+            name: entry.name.clone(),
+            bind: bind.clone(),
+            directory: self.config.directory.clone(),
+            store: StoreConfig::sqlite(&entry.dir),
+            security: security.clone(),
+            allow: None,
+            limits: self.config.limits.clone(),
+        };
+        let group = Group::open(&group_config)?;
+        let (index, address) = binder
+            .bind(&bind.endpoint(), Group::router_options(&group_config))
+            .map_err(|source| HostError::Bind { address: bind, source })?;
+        if let Some(directory) = self.config.directory.clone() {
+            let keys = security.keys().map(|keys| Arc::new(keys.clone()));
+            let registration = Registration { name: entry.name.clone(), address: address.clone(), directory, keys };
+            // The directory lists the group soon; nothing waits for it.
+            let _listed = registration::start(self.context.clone(), registration, &self.shutdown);
+        }
+        info!(group = %entry.name, %address, data = %entry.dir.display(), "group serving");
+        self.ports.push(entry.port);
+        self.groups.insert(index, Hosted { name: entry.name, address: address.clone(), group });
+        Ok(address)
+    }
+}
+
+/// A server's security: CURVE with the key pair kept in `dir`, or plaintext.
+fn security(curve: &bool, dir: &std::path::Path) -> Result<Security, HostError> {
+    Ok(match curve {
+        true => Security::Curve(KeyPair::load_or_create(dir)?),
+        false => Security::Plaintext,
+    })
+}
+
+impl MultiService for Host {
+    fn handle_batch(&mut self, batch: Vec<(usize, Envelope)>, binder: &mut Binder) -> Vec<(usize, ReplyFrames)> {
+        let mut by_group: HashMap<usize, Vec<Envelope>> = HashMap::new();
+        let mut replies = Vec::new();
+        for (listener, envelope) in batch {
+            if listener == 0 {
+                replies.push((0, control::answer(self, binder, envelope)));
+            } else {
+                by_group.entry(listener).or_default().push(envelope);
+            }
+        }
+        for (listener, envelopes) in by_group {
+            if let Some(hosted) = self.groups.get_mut(&listener) {
+                replies.extend(hosted.group.handle_batch(envelopes).into_iter().map(|frames| (listener, frames)));
+            }
+        }
+        replies
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.groups.values().filter_map(|hosted| hosted.group.wake_at()).min()
+    }
+
+    fn wake(&mut self) -> Vec<(usize, ReplyFrames)> {
+        let now = Instant::now();
+        let mut frames = Vec::new();
+        for (listener, hosted) in &mut self.groups {
+            if hosted.group.wake_at().is_some_and(|at| at <= now) {
+                frames.extend(hosted.group.wake().into_iter().map(|push| (*listener, push)));
+            }
+        }
+        frames
+    }
+}

@@ -1,0 +1,71 @@
+//! `huddle host`: many groups in one process, created on request, each at
+//! its own address, each usable by the seed's client, all back after kill -9.
+
+mod common;
+
+use common::{Peer, home, huddle, run_huddle, seed, start_directory, start_server};
+use std::path::Path;
+use std::process::Command;
+
+fn host_command(home: &Path, directory: &str, first_port: u16) -> Command {
+    let mut command = huddle(home);
+    let ports = format!("{first_port}-{}", first_port + 9);
+    command.args(["host", "--listen", "127.0.0.1:0", "--ports", &ports, "--directory", directory]);
+    command
+}
+
+/// Ten ports in a row that nothing listens on now.
+fn free_ports() -> u16 {
+    loop {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let first = probe.local_addr().unwrap().port();
+        drop(probe);
+        if first < 65_000 && (first..first + 10).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+            return first;
+        }
+    }
+}
+
+fn created(home: &Path, host: &str, name: &str) -> String {
+    let output = run_huddle(home, &["create", name, "--host", host, "--json"], "");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    reply["address"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_host_creates_groups_that_the_seeds_client_uses_and_keeps_them_across_kill_9() {
+    let home = home();
+    let directory = start_directory(home.path());
+    let first_port = free_ports();
+    let mut host = start_server(host_command(home.path(), &directory.address, first_port));
+    let ops = created(home.path(), &host.address, "ops");
+    let cool = created(home.path(), &host.address, "Cool Group");
+    assert_eq!(ops, format!("127.0.0.1:{first_port}"));
+    assert_eq!(cool, format!("127.0.0.1:{}", first_port + 1));
+
+    // A name is one group's.
+    let again = run_huddle(home.path(), &["create", "ops", "--host", &host.address], "");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("pick another name"));
+
+    // The directory lists both; the seed's requests work against each.
+    let lister = Peer::req(&directory.address);
+    common::eventually("both listed", || {
+        let list = lister.ask_str(&seed::group_list("u"));
+        list.contains(&format!("ops - {ops}")) && list.contains(&format!("Cool Group - {cool}"))
+    });
+    for (address, text) in [(&ops, "to ops"), (&cool, "to cool")] {
+        let peer = Peer::req(address);
+        assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
+        assert_eq!(peer.ask_str(&seed::send("u", text)), seed::SUCCESS);
+    }
+
+    // kill -9, then start again: same addresses, same histories.
+    host.kill();
+    let _host = start_server(host_command(home.path(), &directory.address, first_port));
+    for (address, text) in [(&ops, "to ops"), (&cool, "to cool")] {
+        let history = Peer::req(address).ask_str(&seed::get("u", None));
+        assert!(history.contains(text), "{address}: {history}");
+    }
+}
