@@ -18,6 +18,7 @@ pub const REGISTER_INTERVAL: Duration = Duration::from_secs(2);
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What a group registers, and where.
+#[derive(Clone)]
 pub struct Registration {
     pub name: String,
     /// Where the group is: registered as `HOST:PORT`, the seed's form.
@@ -25,6 +26,106 @@ pub struct Registration {
     pub directory: Address,
     /// The group's key pair, under CURVE.
     pub keys: Option<Arc<KeyPair>>,
+}
+
+/// Keeps many groups listed from one thread (a host's): every interval it
+/// sends each group's registration without waiting for the answers, on one
+/// connection per key (CURVE groups each register with their own key, so
+/// that the directory binds their names to them), and reads what came back.
+/// A directory that is down costs queued messages up to a bound, not time.
+#[derive(Clone)]
+pub struct Registrar {
+    groups: Arc<std::sync::Mutex<Vec<Registration>>>,
+    /// Starts a round at once, for a group just added.
+    nudge: mpsc::Sender<()>,
+}
+
+/// Registrations queued on one connection while its directory is away.
+const QUEUED_REGISTRATIONS: i32 = 100_000;
+
+impl Registrar {
+    pub fn start(context: zmq::Context, shutdown: &Shutdown) -> Registrar {
+        let (nudge, nudged) = mpsc::channel();
+        let registrar = Registrar { groups: Arc::default(), nudge };
+        let (groups, shutdown) = (registrar.groups.clone(), shutdown.clone());
+        std::thread::Builder::new()
+            .name("registrar".into())
+            .spawn(move || register_all(&context, &groups, &nudged, &shutdown))
+            .expect("the OS can start a thread");
+        registrar
+    }
+
+    /// Keeps `registration` listed from the next round on.
+    pub fn add(&self, registration: Registration) {
+        if let Ok(mut groups) = self.groups.lock() {
+            groups.push(registration);
+        }
+        let _ = self.nudge.send(());
+    }
+}
+
+fn register_all(
+    context: &zmq::Context,
+    groups: &std::sync::Mutex<Vec<Registration>>,
+    nudged: &mpsc::Receiver<()>,
+    shutdown: &Shutdown,
+) {
+    let mut sockets: std::collections::HashMap<(String, Option<String>), zmq::Socket> = Default::default();
+    let mut refusals = std::collections::HashSet::new();
+    loop {
+        let round = groups.lock().map(|groups| groups.clone()).unwrap_or_default();
+        for group in &round {
+            let slot = (group.directory.to_string(), group.keys.as_ref().map(|keys| keys.public.to_string()));
+            let socket = match sockets.entry(slot) {
+                std::collections::hash_map::Entry::Occupied(socket) => socket.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let anonymous;
+                    let keys = match &group.keys {
+                        Some(keys) => keys.as_ref(),
+                        None => match KeyPair::generate() {
+                            Ok(keys) => {
+                                anonymous = keys;
+                                &anonymous
+                            }
+                            Err(_) => continue,
+                        },
+                    };
+                    match crate::transport::connect_as(context, zmq::DEALER, &group.directory, keys) {
+                        Ok(socket) => {
+                            let _ = socket.set_sndhwm(QUEUED_REGISTRATIONS);
+                            slot.insert(socket)
+                        }
+                        Err(error) => {
+                            warn!(group = %group.name, %error, "cannot reach the directory");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let request = encode(&DirectoryRequest::Register {
+                group_name: group.name.clone(),
+                ip_port: group.address.host_port(),
+                heartbeat_ms: Some(REGISTER_INTERVAL.as_millis() as u64),
+            });
+            let _ = socket.send_multipart([&b""[..], &request], zmq::DONTWAIT);
+        }
+        // Until the next round, or a group added; a stop ends the thread
+        // at the next wake-up (nothing it holds needs a flush).
+        let _ = nudged.recv_timeout(REGISTER_INTERVAL);
+        while nudged.try_recv().is_ok() {}
+        if shutdown.is_triggered() {
+            return;
+        }
+        // The answers of the round: a refusal is worth saying, once.
+        for socket in sockets.values() {
+            while let Ok(frames) = socket.recv_multipart(zmq::DONTWAIT) {
+                let reply = frames.last().map(|reply| String::from_utf8_lossy(reply).into_owned()).unwrap_or_default();
+                if reply.as_bytes() != REGISTERED && refusals.insert(reply.clone()) {
+                    warn!(%reply, "the directory refused a registration; retrying");
+                }
+            }
+        }
+    }
 }
 
 /// Registers the group until `shutdown`. The receiver hears once, when the

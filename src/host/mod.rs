@@ -1,7 +1,8 @@
 //! `huddle host`: many groups in one process, each still reached at its own
 //! `IP:PORT` (so the seed's client works against every one of them), all
 //! served by one engine loop on one thread: an idle group costs a listening
-//! socket and its open store, no thread and no CPU.
+//! socket and its open store, no thread and no CPU. One more thread keeps
+//! every group listed ([`Registrar`]).
 //!
 //! Listener 0 is the host's own control socket, where `createGroup` asks for
 //! a new group ([`control`]); every other listener is one group's. The
@@ -12,7 +13,7 @@
 pub mod catalog;
 mod control;
 
-use crate::group::registration::{self, Registration};
+use crate::group::registration::{Registrar, Registration};
 use crate::group::{Group, GroupConfig, GroupError, Limits};
 use crate::keys::KeyPair;
 use crate::protocol::Address;
@@ -72,7 +73,7 @@ struct Hosted {
 
 pub struct Host {
     config: HostConfig,
-    context: zmq::Context,
+    registrar: Registrar,
     shutdown: Shutdown,
     server: Option<zmtp::Server>,
     groups: HashMap<usize, Hosted>,
@@ -88,7 +89,7 @@ impl Host {
         let control = server.local_address().map_err(bind_error)?;
         let mut host = Host {
             config: HostConfig { control, ..config },
-            context: zmq::Context::new(),
+            registrar: Registrar::start(zmq::Context::new(), shutdown),
             shutdown: shutdown.clone(),
             server: Some(server),
             groups: HashMap::new(),
@@ -147,9 +148,7 @@ impl Host {
             .map_err(|source| HostError::Bind { address: bind, source })?;
         if let Some(directory) = self.config.directory.clone() {
             let keys = security.keys().map(|keys| Arc::new(keys.clone()));
-            let registration = Registration { name: entry.name.clone(), address: address.clone(), directory, keys };
-            // The directory lists the group soon; nothing waits for it.
-            let _listed = registration::start(self.context.clone(), registration, &self.shutdown);
+            self.registrar.add(Registration { name: entry.name.clone(), address: address.clone(), directory, keys });
         }
         info!(group = %entry.name, %address, data = %entry.dir.display(), "group serving");
         self.ports.push(entry.port);
