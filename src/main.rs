@@ -207,9 +207,6 @@ enum Command {
     Create {
         /// The new group's name.
         name: String,
-        /// The host: [KEY@]HOST:PORT.
-        #[arg(long, env = "HUDDLE_HOST", default_value = "127.0.0.1:5599", allow_hyphen_values = true)]
-        host: String,
         #[command(flatten)]
         flags: ScriptFlags,
     },
@@ -490,6 +487,9 @@ struct UserFlags {
     /// Act as this user id instead of the one kept in $XDG_CONFIG_HOME/huddle/user-id.
     #[arg(long)]
     user_id: Option<String>,
+    /// The host that creates groups (`huddle create`, /create): [KEY@]HOST:PORT.
+    #[arg(long, env = "HUDDLE_HOST", default_value = "127.0.0.1:5599", allow_hyphen_values = true)]
+    host: String,
     /// Give up on a request after this many seconds (retries included).
     #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs_f64())]
     timeout: f64,
@@ -573,12 +573,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (paths::directory_data_dir(directory_port), paths::group_data_dir(up::LOBBY));
             let no_flags = SecurityFlags { curve: false, plaintext: false };
             let directory_security = no_flags.choose(&listen, &directory_data)?;
-            let lobby_security = no_flags.choose(&listen, &lobby_data)?;
             let key = directory_security.public_key();
+            let host = Address::parse(&user.host)?;
             let config = up::UpConfig {
                 directory: Address { host: listen, port: directory_port, key },
                 directory_security,
-                lobby_security,
+                host,
                 directory_data,
                 lobby_data,
                 user_id: user.user_id()?,
@@ -675,8 +675,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             host.run()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Create { name, host, flags } => {
-            let host = Address::parse(&host)?;
+        Command::Create { name, flags } => {
+            let host = Address::parse(&flags.user.host)?;
             flags.run(|client, _, out| commands::create(client, &host, &name, out))
         }
         Command::Watch { group, backlog, flags } => {
@@ -708,7 +708,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Address::parse_with_default_port(seed_directory.as_ref().unwrap_or(&directory), DIRECTORY_PORT)?;
             let mut client = user.client()?;
             let interactive = std::io::stdin().is_terminal();
-            let outcome = session::run(&mut client, directory, None, user.timeout()?, &paths::config_dir())?;
+            let host = Address::parse(&user.host)?;
+            let outcome = session::run(&mut client, directory, host, None, user.timeout()?, &paths::config_dir())?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
     }

@@ -8,14 +8,15 @@ use crate::client::repl::Outcome;
 use crate::client::session;
 use crate::client::{Client, Requester};
 use crate::directory::{Admission, DirectoryConfig, DirectoryError, DirectoryServer};
-use crate::group::{GroupConfig, GroupError, Limits, RunningGroup};
+use crate::group::Limits;
+use crate::host::{Host, HostConfig, HostError, catalog};
 use crate::keys::KeyPair;
 use crate::protocol::Address;
 use crate::shutdown::Shutdown;
 use crate::store::StoreConfig;
 use crate::transport::Security;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -36,7 +37,9 @@ pub struct UpConfig {
     pub directory: Address,
     /// Plaintext on loopback, CURVE elsewhere: see `huddle up --listen`.
     pub directory_security: Security,
-    pub lobby_security: Security,
+    /// Where the host that serves the lobby (and groups created with
+    /// /create) takes requests: a free port if this one is taken.
+    pub host: Address,
     pub directory_data: PathBuf,
     pub lobby_data: PathBuf,
     pub user_id: String,
@@ -54,7 +57,7 @@ pub enum UpError {
     #[error(transparent)]
     Directory(#[from] DirectoryError),
     #[error(transparent)]
-    Group(#[from] GroupError),
+    Host(#[from] HostError),
     #[error("cannot watch for Ctrl-C: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
@@ -73,18 +76,18 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
 
     let (directory, directory_address, directory_note) = start_directory(&context, &config, &shutdown, &mut client)?;
     let config = UpConfig { directory: directory_address, ..config };
-    let (lobby, lobby_note) = match find_lobby(&mut client, &config.directory) {
-        Some(address) => (StartedLobby::Existing(address), "already running".to_owned()),
+    let (host, lobby_address, lobby_note) = match find_lobby(&mut client, &config.directory) {
+        Some(address) => (None, address, "already running".to_owned()),
         None => {
-            let group = start_lobby(&context, &config, &shutdown)?;
-            client.join(&group.address)?;
+            let (host, lobby) = start_host(&config, &shutdown)?;
+            client.join(&lobby)?;
             // Listed before the first command: `get_group_list` shows it.
-            group.wait_listed(LISTING_TIMEOUT);
+            client.wait_listed(&config.directory, LOBBY, &lobby, LISTING_TIMEOUT);
             let note = format!("data in {}", config.lobby_data.display());
-            (StartedLobby::Here(group), note)
+            (Some(host), lobby, note)
         }
     };
-    let lobby_address = lobby.address().clone();
+    let host_address = host.as_ref().map_or_else(|| config.host.clone(), |(_, address)| address.clone());
     let others = match crate::transport::is_loopback(&config.directory.host) {
         true => "Others on this machine join with",
         false => "Others join with",
@@ -107,8 +110,14 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     let repl_done = shutdown.clone();
     let lobby_group = NamedGroup { name: Some(LOBBY.to_owned()), address: lobby_address };
     let session = std::thread::spawn(move || {
-        let outcome =
-            session::run(&mut client, config.directory, Some(lobby_group), config.timeout, &config.config_dir);
+        let outcome = session::run(
+            &mut client,
+            config.directory,
+            host_address,
+            Some(lobby_group),
+            config.timeout,
+            &config.config_dir,
+        );
         repl_done.trigger();
         outcome
     });
@@ -116,8 +125,8 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     // Wait for the session to end or for Ctrl-C / SIGTERM, then stop.
     while !shutdown.wait(Duration::from_secs(3600)) {}
     let mut stopped = Ok(());
-    if let StartedLobby::Here(group) = lobby {
-        stopped = group.wait().map_err(UpError::from);
+    if let Some((host, _)) = host {
+        stopped = host.join().unwrap_or(Err(HostError::Crashed)).map_err(UpError::from);
     }
     if let Some(directory) = directory {
         let _ = directory.join();
@@ -131,20 +140,6 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     }
     // Stopped by a signal while the session waits for input: nothing failed.
     Ok(Outcome::default())
-}
-
-enum StartedLobby {
-    Here(RunningGroup),
-    Existing(Address),
-}
-
-impl StartedLobby {
-    fn address(&self) -> &Address {
-        match self {
-            StartedLobby::Here(group) => &group.address,
-            StartedLobby::Existing(address) => address,
-        }
-    }
 }
 
 type DirectoryThread = JoinHandle<Result<(), DirectoryError>>;
@@ -194,25 +189,49 @@ fn find_lobby(client: &mut Client, directory: &Address) -> Option<Address> {
         .find(|address| client.join(address).is_ok())
 }
 
-/// Starts the lobby on its remembered port, or on a free one.
-fn start_lobby(context: &zmq::Context, config: &UpConfig, shutdown: &Shutdown) -> Result<RunningGroup, UpError> {
-    let port_file = config.lobby_data.join(PORT_FILE);
-    let remembered = std::fs::read_to_string(&port_file).ok().and_then(|text| text.trim().parse().ok());
-    let group_config = |port| GroupConfig {
-        name: LOBBY.to_owned(),
-        bind: Address { host: config.directory.host.clone(), port, key: None },
+/// The ports the groups of `huddle up`'s host take.
+const HOST_PORTS: std::ops::RangeInclusive<u16> = 5600..=5699;
+
+type HostThread = JoinHandle<Result<(), HostError>>;
+
+/// Starts the host that serves the lobby (made on the first run; a lobby of
+/// an earlier huddle, a lone group, is taken in with its data and port):
+/// the host's thread and control address, and the lobby's address.
+fn start_host(config: &UpConfig, shutdown: &Shutdown) -> Result<((HostThread, Address), Address), UpError> {
+    let data = config.lobby_data.parent().and_then(Path::parent).unwrap_or(Path::new(".")).to_path_buf();
+    let catalog_error = |source| HostError::Catalog { dir: data.display().to_string(), source };
+    let entries = catalog::load(&data).map_err(catalog_error)?;
+    if !entries.iter().any(|entry| entry.name == LOBBY) {
+        if config.lobby_data.join(PORT_FILE).exists() {
+            catalog::adopt(&config.lobby_data, LOBBY).map_err(catalog_error)?;
+        } else {
+            let taken: Vec<u16> = entries.iter().map(|entry| entry.port).collect();
+            catalog::add(&data, LOBBY, &HOST_PORTS, &taken).map_err(catalog_error)?;
+        }
+    }
+    let host_config = |control: Address| HostConfig {
+        control,
+        ports: HOST_PORTS,
         directory: Some(config.directory.clone()),
-        store: StoreConfig::sqlite(&config.lobby_data),
-        security: config.lobby_security.clone(),
-        allow: None,
+        data: data.clone(),
+        curve: config.directory_security.is_curve(),
+        creators: None,
         limits: Limits::default(),
     };
-    let group = match remembered.map(|port| RunningGroup::start(context, &group_config(port), shutdown)) {
-        Some(Ok(group)) => group,
-        Some(Err(GroupError::Bind { .. })) | None => RunningGroup::start(context, &group_config(0), shutdown)?,
-        Some(Err(error)) => return Err(error.into()),
+    let control = Address { host: config.directory.host.clone(), ..config.host.clone() };
+    let host = match Host::open(host_config(control.clone()), shutdown) {
+        // Another host (another user's `huddle up`) has the port: any will do.
+        Err(HostError::Bind { address, .. }) if address == control => {
+            Host::open(host_config(Address { port: 0, ..control }), shutdown)?
+        }
+        other => other?,
     };
-    // Remembering the port is a convenience: failing to is not an error.
-    let _ = std::fs::write(&port_file, format!("{}\n", group.address.port));
-    Ok(group)
+    let lobby = host.groups().into_iter().find(|(name, _)| name == LOBBY).map(|(_, address)| address);
+    let lobby = lobby.ok_or_else(|| HostError::Catalog {
+        dir: data.display().to_string(),
+        source: std::io::Error::other("the lobby did not start: its log above says why"),
+    })?;
+    let address = host.control_address().clone();
+    let thread = std::thread::Builder::new().name("host".into()).spawn(move || host.run()).map_err(HostError::from)?;
+    Ok(((thread, address), lobby))
 }

@@ -79,3 +79,18 @@ fn up_listening_for_other_machines_speaks_curve_and_says_what_others_run() {
     assert!(stdout.contains("lobby - "), "the script's output holds only its results: {stdout}");
     assert!(!stdout.contains("huddle is up"), "{stdout}");
 }
+
+#[test]
+fn up_serves_a_host_so_a_newcomer_can_create_a_group_at_once() {
+    let home = common::home();
+    let script = "/create ops\nhello ops\nget_group_list\n/history\n";
+    let output = common::run_huddle(home.path(), &["up", "--directory", "127.0.0.1:0"], script);
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    let created = stdout.lines().find(|line| line.starts_with("created ops (")).unwrap_or_else(|| panic!("{stdout}"));
+    let address = created.split(['(', ')']).nth(1).unwrap();
+    assert!(stdout.contains(&format!("ops - {address}")), "listed: {stdout}");
+    assert!(stdout.contains(" : hello ops ("), "plain text went to the new group: {stdout}");
+    // Its data is with the lobby's, for the next `huddle up`.
+    assert!(home.path().join("data/huddle/groups/ops/group.sqlite3").exists());
+}

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 /// Words the editor completes at the start of a line.
 const COMMANDS: &[&str] = &[
+    "/create",
     "/nick",
     "/join",
     "/leave",

@@ -20,6 +20,7 @@ pub mod since;
 pub use crate::transport::{DEFAULT_TIMEOUT, Requester};
 pub use error::ClientError;
 pub use since::Since;
+use std::time::Duration;
 
 use crate::protocol::{
     Address, CreateGroup, DirectoryRequest, GetMessages, GroupRequest, HostRequest, ListedGroup, Membership, Reply,
@@ -146,6 +147,22 @@ impl Client {
             (Status::Success, Some(address)) => Address::parse(&address)
                 .map_err(|error| ClientError::bad_reply("host", host, address.as_bytes(), error)),
             (_, _) => Err(ClientError::refused(host, reply.error)),
+        }
+    }
+
+    /// Waits, `timeout` at most, for the directory to list `name` at
+    /// `address` (a group just started registers in the background);
+    /// whether it did.
+    pub fn wait_listed(&mut self, directory: &Address, name: &str, address: &Address, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let listed = self.group_list(directory).is_ok_and(|groups| {
+                groups.iter().any(|group| group.name == name && group.address.host_port() == address.host_port())
+            });
+            if listed || std::time::Instant::now() >= deadline {
+                return listed;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

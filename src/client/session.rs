@@ -15,6 +15,7 @@ use std::time::Duration;
 pub fn run(
     client: &mut Client,
     directory: Address,
+    host: Address,
     current: Option<NamedGroup>,
     timeout: Duration,
     config_dir: &Path,
@@ -30,6 +31,7 @@ pub fn run(
         let repl = Repl {
             client,
             directory,
+            host: host.clone(),
             input: terminal,
             out: io::stdout(),
             err: io::stderr(),
@@ -43,6 +45,7 @@ pub fn run(
         let repl = Repl {
             client,
             directory,
+            host: host.clone(),
             input: Piped(io::stdin().lock()),
             out: io::stdout(),
             err: io::stderr(),

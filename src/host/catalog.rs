@@ -48,6 +48,12 @@ pub fn add(data: &Path, name: &str, ports: &RangeInclusive<u16>, taken: &[u16]) 
     Ok(Some(Entry { name: name.to_owned(), port, dir }))
 }
 
+/// Takes a group folder made before the host (a lone group's, with its
+/// port remembered) into the catalog under `name`.
+pub fn adopt(dir: &Path, name: &str) -> io::Result<()> {
+    std::fs::write(dir.join(NAME_FILE), format!("{name}\n"))
+}
+
 /// Moves a group's port (when its own was taken by another process).
 pub fn set_port(entry: &mut Entry, port: u16) -> io::Result<()> {
     entry.port = port;

@@ -62,6 +62,8 @@ pub enum HostError {
     Group(#[from] GroupError),
     #[error("the host's connections failed: {0}")]
     Io(#[from] io::Error),
+    #[error("the host stopped on an internal error (a bug): its log above says where")]
+    Crashed,
 }
 
 /// A group the host serves, on the listener of the same index.
@@ -143,9 +145,22 @@ impl Host {
             limits: self.config.limits.clone(),
         };
         let group = Group::open(&group_config)?;
-        let (index, address) = binder
-            .bind(&bind.endpoint(), Group::router_options(&group_config))
-            .map_err(|source| HostError::Bind { address: bind, source })?;
+        let mut entry = entry;
+        let mut candidates = self.config.ports.clone().filter(|port| !self.ports.contains(port));
+        let (index, address) = loop {
+            let bind = Address { port: entry.port, ..bind.clone() };
+            match binder.bind(&bind.endpoint(), Group::router_options(&group_config)) {
+                Ok(bound) => break bound,
+                // Another process took the group's port meanwhile: the
+                // group moves to a free one of the range, and keeps it.
+                Err(error) if error.kind() == io::ErrorKind::AddrInUse => match candidates.next() {
+                    Some(port) if port != entry.port => catalog::set_port(&mut entry, port)?,
+                    Some(_) => {}
+                    None => return Err(HostError::Bind { address: bind, source: error }),
+                },
+                Err(source) => return Err(HostError::Bind { address: bind, source }),
+            }
+        };
         if let Some(directory) = self.config.directory.clone() {
             let keys = security.keys().map(|keys| Arc::new(keys.clone()));
             self.registrar.add(Registration { name: entry.name.clone(), address: address.clone(), directory, keys });

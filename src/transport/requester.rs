@@ -39,6 +39,7 @@ pub enum RequestError {
 fn start_hint(kind: &str) -> &'static str {
     match kind {
         "directory" => "(`huddle directory` starts one; `huddle up` starts everything on this machine)",
+        "host" => "(`huddle host` serves groups that can be created; --host or HUDDLE_HOST says where)",
         _ => "(`huddle groups` lists the groups that answer)",
     }
 }

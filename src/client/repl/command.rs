@@ -36,6 +36,8 @@ pub enum Command {
     History(Option<String>),
     /// `/nick NAME`: the name to be shown by.
     Nick(String),
+    /// `/create NAME`: a new group on the user's host.
+    Create(String),
     /// Plain text, for the current group. `first_word` names it in errors.
     Say {
         text: String,
@@ -99,6 +101,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             }
             Command::Msg { group, text: text.to_owned() }
         }
+        ("/create", []) => {
+            return Err(ParseError::Missing { command: "/create", what: "a name", usage: "/create NAME" });
+        }
+        ("/create", _) => Command::Create(whole_name(rest_after(line, 1))?),
         ("/nick", []) => {
             return Err(ParseError::Missing {
                 command: "/nick",

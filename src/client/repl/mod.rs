@@ -24,6 +24,7 @@ commands:
   /msg GROUP TEXT                     send TEXT to another group
   /history [WHEN]                     recent messages here; WHEN: 10m, 2h, 14:05, 2026-11-25T09:00:00Z
   /nick NAME                          the name you are shown by, beside your id, in your groups
+  /create NAME                        a new group, on your host (--host, HUDDLE_HOST), joined at once
   /leave [GROUP]                      leave a group (the current one by default)
   /groups                             list the groups the directory knows
   /quit                               leave huddle (also: exit, Ctrl-D)
@@ -52,6 +53,8 @@ pub struct Outcome {
 pub struct Repl<'a, L, W, E> {
     pub client: &'a mut Client,
     pub directory: Address,
+    /// The host that creates groups (/create).
+    pub host: Address,
     pub input: L,
     pub out: W,
     pub err: E,
@@ -227,6 +230,15 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                     };
                     writeln!(self.out, "{shown}")?;
                 }
+            }
+            Command::Create(name) => {
+                let address = self.client.create_group(&self.host, &name)?;
+                self.client.join(&address)?;
+                // Listed before the next command: /groups shows it.
+                self.client.wait_listed(&self.directory, &name, &address, std::time::Duration::from_secs(3));
+                let group = NamedGroup { name: Some(name), address };
+                writeln!(self.out, "{}", self.shown(&format!("created {group}: what you type now goes there")))?;
+                self.talk_in(group);
             }
             Command::Nick(nick) => {
                 let mut groups = self.live.as_ref().map(Live::remembered).unwrap_or_default();
