@@ -278,6 +278,16 @@ enum BenchMode {
         #[arg(long)]
         json: bool,
     },
+    /// Many groups on one host: create latency, memory per idle group, idle
+    /// CPU and the time to reopen them all.
+    Host {
+        /// Groups to create.
+        #[arg(long, default_value_t = 1000)]
+        groups: usize,
+        /// Seconds to watch the idle host.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+    },
     /// The CPU a directory and a group use while nobody talks.
     Idle {
         /// Seconds to watch.
@@ -695,6 +705,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 BenchMode::Fsync { dir, duration, json } => {
                     print_reports(&bench::fsync(dir, seconds(duration, "--duration")?)?, json)?
+                }
+                BenchMode::Host { groups, duration } => {
+                    println!("{}", bench::host::measure(groups, seconds(duration, "--duration")?)?)
                 }
                 BenchMode::Idle { duration } => println!("{}", bench::idle(seconds(duration, "--duration")?)?),
                 BenchMode::EchoServer { bind, transport, curve } => {

@@ -11,6 +11,7 @@
 
 pub mod fanout;
 pub mod fsync;
+pub mod host;
 pub mod load;
 pub mod process;
 mod report;
