@@ -81,6 +81,26 @@ fn user_command(home: &Path, directory: &str) -> String {
     )
 }
 
+/// A directory and a group `lobby` it lists, and the directory's address.
+fn directory_and_lobby(home: &Path) -> (common::Server, common::Server, String) {
+    let directory = start_directory(home);
+    let d = directory.address.clone();
+    let lobby = start_server(group_command(home, "lobby", "127.0.0.1:0", &d, &data_dir(home)));
+    common::eventually("lobby listed", || {
+        huddle(home).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
+    });
+    (directory, lobby, d)
+}
+
+/// The chat client at a terminal, joined to `lobby` and talking there.
+fn chatting_in_the_lobby(home: &Path, directory: &str) -> Tmux {
+    let tmux = Tmux::start(&user_command(home, directory));
+    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
+    tmux.keys(&["/join lobby", "Enter"]);
+    tmux.wait_for("the join", |s| s.contains("lobby>"));
+    tmux
+}
+
 /// Another user, sending from a script.
 fn someone_sends(home: &Path, directory: &str, text: &str) {
     someone_sends_to(home, directory, "lobby", text);
@@ -97,12 +117,7 @@ fn someone_sends_to(home: &Path, directory: &str, group: &str, text: &str) {
 #[test]
 fn chatting_in_a_terminal() {
     let home = home();
-    let directory = start_directory(home.path());
-    let d = directory.address.clone();
-    let _group = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data_dir(home.path())));
-    common::eventually("lobby listed", || {
-        huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
-    });
+    let (_directory, _group, d) = directory_and_lobby(home.path());
 
     let tmux = Tmux::start(&user_command(home.path(), &d));
     tmux.wait_for("the prompt", |s| s.contains("huddle>"));
@@ -279,12 +294,7 @@ fn coming_back_shows_a_summary_merged_in_time_and_a_group_going_away_and_back() 
 #[test]
 fn send_with_no_text_at_a_terminal_says_how_to_end_it() {
     let home = home();
-    let directory = start_directory(home.path());
-    let d = directory.address.clone();
-    let _lobby = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data_dir(home.path())));
-    common::eventually("listed", || {
-        huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
-    });
+    let (_directory, _lobby, d) = directory_and_lobby(home.path());
     let join = run_huddle(home.path(), &["join", "lobby", "--directory", &d], "");
     assert!(join.status.success());
     let command = user_command(home.path(), &d).replace(" user ", " send lobby --directory ");
@@ -306,10 +316,7 @@ fn text_typed_into_a_group_that_is_down_waits_and_goes_when_it_is_back() {
     common::eventually("listed", || {
         huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
     });
-    let tmux = Tmux::start(&user_command(home.path(), &d));
-    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
-    tmux.keys(&["/join lobby", "Enter"]);
-    tmux.wait_for("the join", |s| s.contains("lobby>"));
+    let tmux = chatting_in_the_lobby(home.path(), &d);
     lobby.kill();
     tmux.keys(&["typed while it was down", "Enter"]);
     tmux.wait_for("the pending notice", |s| s.contains("your message waits and goes when it is back"));
@@ -323,16 +330,8 @@ fn text_typed_into_a_group_that_is_down_waits_and_goes_when_it_is_back() {
 #[test]
 fn a_nick_is_shown_beside_the_id_to_everyone() {
     let home = home();
-    let directory = start_directory(home.path());
-    let d = directory.address.clone();
-    let _lobby = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data_dir(home.path())));
-    common::eventually("listed", || {
-        huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
-    });
-    let tmux = Tmux::start(&user_command(home.path(), &d));
-    tmux.wait_for("the prompt", |s| s.contains("huddle>"));
-    tmux.keys(&["/join lobby", "Enter"]);
-    tmux.wait_for("the join", |s| s.contains("lobby>"));
+    let (_directory, _lobby, d) = directory_and_lobby(home.path());
+    let tmux = chatting_in_the_lobby(home.path(), &d);
     tmux.keys(&["/nick Ada L.", "Enter"]);
     tmux.wait_for("the nick", |s| s.contains("you are Ada L. in lobby"));
     tmux.keys(&["hello from Ada", "Enter"]);
