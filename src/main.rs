@@ -687,7 +687,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Create { name, flags } => {
             let host = Address::parse(&flags.user.host)?;
-            flags.run(|client, _, out| commands::create(client, &host, &name, out))
+            flags.run(|client, directory, out| commands::create(client, directory, &host, &name, out))
         }
         Command::Watch { group, backlog, flags } => {
             flags.run(|client, directory, out| commands::watch(client, directory, &group, backlog, out))

@@ -26,8 +26,8 @@ fn free_ports() -> u16 {
     }
 }
 
-fn created(home: &Path, host: &str, name: &str) -> String {
-    let output = run_huddle(home, &["create", name, "--host", host, "--json"], "");
+fn created(home: &Path, directory: &str, host: &str, name: &str) -> String {
+    let output = run_huddle(home, &["create", name, "--host", host, "--directory", directory, "--json"], "");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     reply["address"].as_str().unwrap().to_owned()
@@ -39,15 +39,21 @@ fn a_host_creates_groups_that_the_seeds_client_uses_and_keeps_them_across_kill_9
     let directory = start_directory(home.path());
     let first_port = free_ports();
     let mut host = start_server(host_command(home.path(), &directory.address, first_port));
-    let ops = created(home.path(), &host.address, "ops");
-    let cool = created(home.path(), &host.address, "Cool Group");
+    let d = directory.address.as_str();
+    let ops = created(home.path(), d, &host.address, "ops");
+    let cool = created(home.path(), d, &host.address, "Cool Group");
     assert_eq!(ops, format!("127.0.0.1:{first_port}"));
     assert_eq!(cool, format!("127.0.0.1:{}", first_port + 1));
 
-    // A name is one group's.
-    let again = run_huddle(home.path(), &["create", "ops", "--host", &host.address], "");
+    // A name is one group's: on the host, and in the directory (here a lone
+    // group's, elsewhere).
+    let again = run_huddle(home.path(), &["create", "ops", "--host", &host.address, "--directory", d], "");
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("pick another name"));
+    let _lone = start_server(common::group_command(home.path(), "lone", "127.0.0.1:0", d, &home.path().join("lone")));
+    common::eventually("lone listed", || Peer::req(d).ask_str(&seed::group_list("u")).contains("lone"));
+    let taken = run_huddle(home.path(), &["create", "lone", "--host", &host.address, "--directory", d], "");
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("the directory lists a group named \"lone\" already"));
 
     // The directory lists both; the seed's requests work against each.
     let lister = Peer::req(&directory.address);

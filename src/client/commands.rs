@@ -92,11 +92,12 @@ pub fn groups<W: Write>(client: &mut Client, directory: &Address, out: &mut Outp
 /// `huddle create NAME`: asks a host for a new group.
 pub fn create<W: Write>(
     client: &mut Client,
+    directory: &Address,
     host: &Address,
     name: &str,
     out: &mut Output<W>,
 ) -> Result<(), CommandError> {
-    let address = client.create_group(host, name)?;
+    let address = client.create_unlisted(directory, host, name)?;
     out.line(format!("created {name} at {address}"), json!({"name": name, "address": address.to_string()}))?;
     Ok(())
 }

@@ -14,6 +14,8 @@ pub enum ClientError {
     Refused { address: Address, reason: String },
     #[error("you are not a member of group {address}: join it first (`huddle join GROUP`)")]
     NotAMember { address: Address },
+    #[error("the directory lists a group named {name:?} already, at {address}: pick another name, or join that one")]
+    NameTaken { name: String, address: Address },
     #[error(transparent)]
     BadTimestamp(crate::protocol::timestamp::BadTimestamp),
     #[error(transparent)]

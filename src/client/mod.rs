@@ -137,6 +137,15 @@ impl Client {
         Ok(self.group_request(group, &request)?.seq)
     }
 
+    /// [`Client::create_group`] for a name the directory does not list yet:
+    /// names are one group's per directory.
+    pub fn create_unlisted(&mut self, directory: &Address, host: &Address, name: &str) -> Result<Address, ClientError> {
+        if let Some(listed) = self.group_list(directory)?.into_iter().find(|group| group.name == name) {
+            return Err(ClientError::NameTaken { name: name.to_owned(), address: listed.address });
+        }
+        self.create_group(host, name)
+    }
+
     /// Asks the host at `host` for a new group `name`; where it is.
     pub fn create_group(&mut self, host: &Address, name: &str) -> Result<Address, ClientError> {
         let user_uuid = self.user_for(host)?;

@@ -232,7 +232,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 }
             }
             Command::Create(name) => {
-                let address = self.client.create_group(&self.host, &name)?;
+                let address = self.client.create_unlisted(&self.directory, &self.host, &name)?;
                 self.client.join(&address)?;
                 // Listed before the next command: /groups shows it.
                 self.client.wait_listed(&self.directory, &name, &address, std::time::Duration::from_secs(3));
