@@ -32,6 +32,7 @@ pub mod keys;
 pub mod paths;
 pub mod protocol;
 pub mod serve;
+pub mod service;
 pub mod shutdown;
 pub mod spawn;
 pub mod store;

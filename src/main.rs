@@ -13,6 +13,7 @@ use huddle::group::{GroupConfig, Limits, RunningGroup, limits};
 use huddle::keys::KeyPair;
 use huddle::protocol::Address;
 use huddle::protocol::address::DIRECTORY_PORT;
+use huddle::service;
 use huddle::shutdown::Shutdown;
 use huddle::store::StoreConfig;
 use huddle::transport::{AllowList, Security, is_loopback};
@@ -59,6 +60,21 @@ enum Command {
         #[command(flatten)]
         user: UserFlags,
     },
+    /// The directory and the host (with the lobby) that `huddle up` runs in
+    /// the background, in the foreground.
+    #[command(hide = true)]
+    Serve {
+        #[arg(long, default_value = "127.0.0.1")]
+        listen: String,
+        #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", alias = "directory-port")]
+        directory: String,
+        #[command(flatten)]
+        user: UserFlags,
+    },
+    /// Stop the servers `huddle up` left running for this user.
+    Down,
+    /// Show what `huddle up` runs for this user: where, its data and its log.
+    Status,
     /// Run the directory that groups register with and users ask for the list.
     #[command(
         after_help = "Examples:\n  huddle directory                          (CURVE: it prints KEY@0.0.0.0:5555; give users KEY@YOUR-IP)\n  huddle directory --allow team-keys.txt    (only those keys)\n  huddle directory --plaintext              (for the seed's scripts: anyone can read and forge)\n  huddle directory --bind 127.0.0.1:6000    (loopback: plaintext)"
@@ -541,7 +557,7 @@ fn main() -> ExitCode {
     // Servers log their state changes; a person chatting (huddle up runs the
     // servers in-process) or a script sees only warnings, unless RUST_LOG says.
     let default_level = match cli.command {
-        Command::Directory { .. } | Command::Group { .. } | Command::Host { .. } => "info",
+        Command::Directory { .. } | Command::Group { .. } | Command::Host { .. } | Command::Serve { .. } => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -573,33 +589,37 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Up { listen, directory, user } => {
-            anyhow::ensure!(
-                !matches!(listen.as_str(), "*" | "0.0.0.0" | "::" | "[::]"),
-                "--listen {listen} is every address, which others cannot connect to: give the one they reach \
-                 this machine at (e.g. --listen 192.168.1.10)"
-            );
-            let directory_port = up_directory_port(&directory)?;
-            let (directory_data, lobby_data) =
-                (paths::directory_data_dir(directory_port), paths::group_data_dir(up::LOBBY));
-            let no_flags = SecurityFlags { curve: false, plaintext: false };
-            let directory_security = no_flags.choose(&listen, &directory_data)?;
-            let key = directory_security.public_key();
-            let host = Address::parse(&user.host)?;
-            let config = up::UpConfig {
-                directory: Address { host: listen, port: directory_port, key },
-                directory_security,
-                host,
-                directory_data,
-                lobby_data,
-                user_id: user.user_id()?,
-                keys: user.keys()?,
-                timeout: user.timeout()?,
-                config_dir: paths::config_dir(),
-            };
             let interactive = std::io::stdin().is_terminal();
-            let outcome = up::run(config)?;
+            let outcome = up::run(up_config(listen, &directory, &user)?)?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
+        Command::Serve { listen, directory, user } => {
+            up::serve(up_config(listen, &directory, &user)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Down => match service::stop(&paths::data_dir())? {
+            Some(stopped) => {
+                println!(
+                    "huddle stopped (pid {}): directory {}, lobby {}",
+                    stopped.pid, stopped.directory, stopped.lobby
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                println!("huddle is not running");
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Status => match service::running(&paths::data_dir()) {
+            Some(running) => {
+                println!("{running}");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                println!("huddle is not running (`huddle up` starts it)");
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Command::Directory { bind, data, security, allow, max_groups, probe_any_host } => {
             let shutdown = stop_on_signals()?;
             let port = bind.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(DIRECTORY_PORT);
@@ -726,6 +746,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(session_exit_code(outcome.failures, interactive))
         }
     }
+}
+
+/// What `huddle up` (and `huddle serve`) run with.
+fn up_config(listen: String, directory: &str, user: &UserFlags) -> Result<up::UpConfig> {
+    anyhow::ensure!(
+        !matches!(listen.as_str(), "*" | "0.0.0.0" | "::" | "[::]"),
+        "--listen {listen} is every address, which others cannot connect to: give the one they reach \
+         this machine at (e.g. --listen 192.168.1.10)"
+    );
+    let directory_port = up_directory_port(directory)?;
+    let (directory_data, lobby_data) = (paths::directory_data_dir(directory_port), paths::group_data_dir(up::LOBBY));
+    let no_flags = SecurityFlags { curve: false, plaintext: false };
+    let directory_security = no_flags.choose(&listen, &directory_data)?;
+    let key = directory_security.public_key();
+    Ok(up::UpConfig {
+        directory: Address { host: listen, port: directory_port, key },
+        directory_security,
+        host: Address::parse(&user.host)?,
+        directory_data,
+        lobby_data,
+        user_id: user.user_id()?,
+        keys: user.keys()?,
+        timeout: user.timeout()?,
+        config_dir: paths::config_dir(),
+        data: paths::data_dir(),
+    })
 }
 
 /// The port of the directory `huddle up` runs: `--directory` names one on

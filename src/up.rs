@@ -12,6 +12,7 @@ use crate::group::Limits;
 use crate::host::{Host, HostConfig, HostError, catalog};
 use crate::keys::KeyPair;
 use crate::protocol::Address;
+use crate::service;
 use crate::shutdown::Shutdown;
 use crate::store::StoreConfig;
 use crate::transport::Security;
@@ -48,6 +49,8 @@ pub struct UpConfig {
     pub timeout: Duration,
     /// Where the client keeps its input history and last-seen seqs.
     pub config_dir: PathBuf,
+    /// The user's huddle data (the service's record and log are there).
+    pub data: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +69,49 @@ pub enum UpError {
     Input(std::io::Error),
 }
 
-/// Runs everything; returns how the client session went.
+/// `huddle serve`: the directory and the host (with the lobby), in the
+/// foreground until a stop; recorded as the user's service while it runs.
+pub fn serve(config: UpConfig) -> Result<(), UpError> {
+    let context = zmq::Context::new();
+    let shutdown = Shutdown::new().map_err(UpError::Signals)?;
+    shutdown.on_signals().map_err(UpError::Signals)?;
+    let requester = Requester::new(context.clone(), config.timeout).with_keys(config.keys.clone());
+    let mut client = Client::new(requester, config.user_id.clone());
+    let (directory, directory_address, _) = start_directory(&context, &config, &shutdown, &mut client)?;
+    let config = UpConfig { directory: directory_address, ..config };
+    let ((host, host_address), lobby) = start_host(&config, &shutdown)?;
+    // Listed before anyone is told it serves: `get_group_list` shows it.
+    client.wait_listed(&config.directory, LOBBY, &lobby, LISTING_TIMEOUT);
+    let state = service::Running {
+        pid: std::process::id(),
+        directory: config.directory.to_string(),
+        host: host_address.to_string(),
+        lobby: lobby.to_string(),
+        data: config.data.clone(),
+        log: service::log_file(&config.data),
+    };
+    service::record(&config.data, &state).map_err(UpError::Input)?;
+    println!("huddle serve listening on {}, host {}, lobby {lobby}", config.directory, host_address);
+    while !shutdown.wait(Duration::from_secs(3600)) {}
+    let stopped = host.join().unwrap_or(Err(HostError::Crashed));
+    if let Some(directory) = directory {
+        let _ = directory.join();
+    }
+    service::forget(&config.data);
+    Ok(stopped?)
+}
+
+/// The arguments of `huddle serve` for `config`.
+fn serve_args(config: &UpConfig) -> Vec<String> {
+    // The port alone: `--listen` says the host.
+    let directory = config.directory.port.to_string();
+    let host = format!("{}:{}", config.host.host, config.host.port);
+    ["--listen", &config.directory.host, "--directory", &directory, "--host", &host].map(str::to_owned).to_vec()
+}
+
+/// `huddle up`: the user's service (started in the background unless it
+/// runs), then the client, in the lobby; returns how the session went.
+/// Leaving the chat leaves the service serving everyone else.
 pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     let context = zmq::Context::new();
     let shutdown = Shutdown::new().map_err(UpError::Signals)?;
@@ -74,30 +119,27 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     let requester = Requester::new(context.clone(), config.timeout).with_keys(config.keys.clone());
     let mut client = Client::new(requester, config.user_id.clone());
 
-    let (directory, directory_address, directory_note) = start_directory(&context, &config, &shutdown, &mut client)?;
-    let config = UpConfig { directory: directory_address, ..config };
-    let (host, lobby_address, lobby_note) = match find_lobby(&mut client, &config.directory) {
-        Some(address) => (None, address, "already running".to_owned()),
-        None => {
-            let (host, lobby) = start_host(&config, &shutdown)?;
-            client.join(&lobby)?;
-            // Listed before the first command: `get_group_list` shows it.
-            client.wait_listed(&config.directory, LOBBY, &lobby, LISTING_TIMEOUT);
-            let note = format!("data in {}", config.lobby_data.display());
-            (Some(host), lobby, note)
-        }
+    let (state, how) = match service::running(&config.data) {
+        Some(state) => (state, "already running"),
+        None => (service::start(&config.data, &serve_args(&config)).map_err(UpError::Input)?, "started"),
     };
-    let host_address = host.as_ref().map_or_else(|| config.host.clone(), |(_, address)| address.clone());
-    let others = match crate::transport::is_loopback(&config.directory.host) {
+    let unreadable =
+        || UpError::Input(std::io::Error::other("the service's state file is damaged: `huddle down`, then up"));
+    let (directory, host, lobby) = (
+        state.directory().ok_or_else(unreadable)?,
+        state.host().ok_or_else(unreadable)?,
+        state.lobby().ok_or_else(unreadable)?,
+    );
+    client.join(&lobby)?;
+    let others = match crate::transport::is_loopback(&directory.host) {
         true => "Others on this machine join with",
         false => "Others join with",
     };
     let up = format!(
-        "huddle is up: directory {} ({directory_note}, data in {}), group {LOBBY} {lobby_address} ({lobby_note}).\n\
-         {others}: huddle user --directory {}",
-        config.directory,
-        config.directory_data.display(),
-        config.directory
+        "huddle is up: directory {directory} with group {LOBBY} {lobby} (served in the background, pid {}, {how}; \
+         data in {}; `huddle down` stops it).\n{others}: huddle user --directory {directory}",
+        state.pid,
+        state.data.display()
     );
     // At a terminal it is the first thing to read; a script's output holds
     // only what its commands print.
@@ -108,30 +150,14 @@ pub fn run(config: UpConfig) -> Result<Outcome, UpError> {
     }
 
     let repl_done = shutdown.clone();
-    let lobby_group = NamedGroup { name: Some(LOBBY.to_owned()), address: lobby_address };
+    let lobby_group = NamedGroup { name: Some(LOBBY.to_owned()), address: lobby };
     let session = std::thread::spawn(move || {
-        let outcome = session::run(
-            &mut client,
-            config.directory,
-            host_address,
-            Some(lobby_group),
-            config.timeout,
-            &config.config_dir,
-        );
+        let outcome = session::run(&mut client, directory, host, Some(lobby_group), config.timeout, &config.config_dir);
         repl_done.trigger();
         outcome
     });
-
-    // Wait for the session to end or for Ctrl-C / SIGTERM, then stop.
+    // Wait for the session to end or for Ctrl-C / SIGTERM.
     while !shutdown.wait(Duration::from_secs(3600)) {}
-    let mut stopped = Ok(());
-    if let Some((host, _)) = host {
-        stopped = host.join().unwrap_or(Err(HostError::Crashed)).map_err(UpError::from);
-    }
-    if let Some(directory) = directory {
-        let _ = directory.join();
-    }
-    stopped?;
     if session.is_finished() {
         let outcome = session
             .join()
@@ -176,17 +202,6 @@ fn start_directory(
         }
         Err(error) => Err(error.into()),
     }
-}
-
-/// A lobby that an earlier `huddle up` started and that still answers: the
-/// join that proves it answers also makes the user a member.
-fn find_lobby(client: &mut Client, directory: &Address) -> Option<Address> {
-    let groups = client.group_list(directory).ok()?;
-    groups
-        .into_iter()
-        .filter(|group| group.name == LOBBY)
-        .map(|group| group.address)
-        .find(|address| client.join(address).is_ok())
 }
 
 /// The ports the groups of `huddle up`'s host take.

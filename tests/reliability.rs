@@ -166,7 +166,7 @@ fn sigterm_stops_a_group_cleanly_with_its_data_intact() {
 }
 
 #[test]
-fn sigterm_to_huddle_up_stops_everything_with_status_0() {
+fn sigterm_to_huddle_up_ends_the_session_with_status_0() {
     let home = home();
     let mut child = huddle(home.path())
         .args(["up", "--directory-port", "0"])
@@ -189,6 +189,9 @@ fn sigterm_to_huddle_up_stops_everything_with_status_0() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
+    // The servers it started serve on in the background until `huddle down`.
+    let down = common::run_huddle(home.path(), &["down"], "");
+    assert!(String::from_utf8_lossy(&down.stdout).starts_with("huddle stopped"), "{down:?}");
 }
 
 /// Starts a group expecting it to refuse; returns what it said.

@@ -3,12 +3,22 @@
 mod common;
 
 use common::{Peer, huddle, seed};
+
+/// Stops the background service `huddle up` leaves, whatever the test did.
+struct StopsTheService<'a>(&'a std::path::Path);
+
+impl Drop for StopsTheService<'_> {
+    fn drop(&mut self) {
+        let _ = common::run_huddle(self.0, &["down"], "");
+    }
+}
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
 #[test]
-fn up_starts_everything_joins_the_lobby_and_stops_at_exit() {
+fn up_starts_everything_joins_the_lobby_and_leaves_it_serving_until_down() {
     let home = tempfile::tempdir().unwrap();
+    let _stops = StopsTheService(home.path());
     let mut child = huddle(home.path())
         .args(["up", "--directory", "127.0.0.1:0"])
         .stdin(Stdio::piped())
@@ -49,10 +59,20 @@ fn up_starts_everything_joins_the_lobby_and_stops_at_exit() {
 
     // Its data stays in the XDG data directory for the next `huddle up`.
     assert!(home.path().join("data/huddle/groups/lobby/group.sqlite3").exists());
-    // And everything it started has stopped.
+    // Leaving the chat leaves the lobby serving everyone else, and a
+    // second `huddle up` of the same user uses it.
+    assert_eq!(Peer::req(&lobby).ask_str(&seed::join("someone else")), seed::SUCCESS);
+    let status = common::run_huddle(home.path(), &["status"], "");
+    assert!(String::from_utf8_lossy(&status.stdout).contains(&format!("lobby {lobby}")), "{status:?}");
+    let again = common::run_huddle(home.path(), &["up", "--directory", "127.0.0.1:0"], "get_group_list\n");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already running"), "{again:?}");
+    // `huddle down` stops it.
+    let down = common::run_huddle(home.path(), &["down"], "");
+    assert!(String::from_utf8_lossy(&down.stdout).starts_with("huddle stopped"), "{down:?}");
     let gone = Peer::req(&lobby);
     gone.socket_send(seed::join("u").as_bytes());
     assert!(gone.try_reply(std::time::Duration::from_millis(500)).is_none(), "the lobby stopped");
+    assert!(!common::run_huddle(home.path(), &["status"], "").status.success(), "not running");
 }
 
 /// This machine's address on its network (the one a default route leaves
@@ -66,6 +86,7 @@ fn network_address() -> String {
 #[test]
 fn up_listening_for_other_machines_speaks_curve_and_says_what_others_run() {
     let home = common::home();
+    let _stops = StopsTheService(home.path());
     let ip = network_address();
     let output =
         common::run_huddle(home.path(), &["up", "--listen", &ip, "--directory", "127.0.0.1:0"], "get_group_list\n");
@@ -83,6 +104,7 @@ fn up_listening_for_other_machines_speaks_curve_and_says_what_others_run() {
 #[test]
 fn up_serves_a_host_so_a_newcomer_can_create_a_group_at_once() {
     let home = common::home();
+    let _stops = StopsTheService(home.path());
     let script = "/create ops\nhello ops\nget_group_list\n/history\n";
     let output = common::run_huddle(home.path(), &["up", "--directory", "127.0.0.1:0"], script);
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
