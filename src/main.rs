@@ -30,13 +30,15 @@ use std::time::Duration;
     version,
     about = "Group messaging over ZeroMQ: a directory, durable group servers and a chat client."
 )]
-#[command(after_help = "Start here:  huddle up      (a directory, a group `lobby` and the client, on this machine)\n\
+#[command(
+    after_help = "Start here:  huddle up      (a directory, a group `lobby` and the client, on this machine; huddle down stops the servers)\n\
 \nOther machines:  huddle up --listen 192.168.1.10   (CURVE: encrypted, everyone known by their key;\n\
                   it prints the one line others run to join, e.g. huddle user --directory KEY@192.168.1.10)\n\
 \nWhere things are:  your id, key and chat history in $XDG_CONFIG_HOME/huddle (~/.config/huddle);\n\
                    groups' and directories' data in $XDG_DATA_HOME/huddle (~/.local/share/huddle),\n\
                    groups/NAME and directory/PORT; HUDDLE_DIRECTORY names the directory for every command.\n\
-\nExit status: 0 when the command did what was asked, 1 when it did not (the error says why), 2 for a usage error.")]
+\nExit status: 0 when the command did what was asked, 1 when it did not (the error says why), 2 for a usage error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,32 +46,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start a directory, a group `lobby` and the client, all on this machine.
+    /// Start chatting: a directory and a host with the group `lobby` (in the
+    /// background, once per user: `huddle down` stops them), then the client.
     #[command(
         after_help = "Examples:\n  huddle up\n  huddle up --listen 192.168.1.10   (for other machines too: CURVE, and a line for others to run)\n  echo get_group_list | huddle up\n\nData: the lobby's in $XDG_DATA_HOME/huddle/groups/lobby, the directory's in $XDG_DATA_HOME/huddle/directory/PORT."
     )]
     Up {
-        /// The address to listen on: 127.0.0.1 (this machine only, plaintext), or
-        /// one others can reach (then CURVE: encrypted, everyone known by their key).
-        #[arg(long, default_value = "127.0.0.1")]
-        listen: String,
-        /// Where to run the directory, on this machine: [127.0.0.1:]PORT
-        /// (port 0 picks a free one).
-        #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", alias = "directory-port")]
-        directory: String,
         #[command(flatten)]
-        user: UserFlags,
+        up: UpFlags,
     },
     /// The directory and the host (with the lobby) that `huddle up` runs in
     /// the background, in the foreground.
     #[command(hide = true)]
     Serve {
-        #[arg(long, default_value = "127.0.0.1")]
-        listen: String,
-        #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", alias = "directory-port")]
-        directory: String,
         #[command(flatten)]
-        user: UserFlags,
+        up: UpFlags,
     },
     /// Stop the servers `huddle up` left running for this user.
     Down,
@@ -482,6 +473,20 @@ impl AllowFlags {
 }
 
 #[derive(clap::Args)]
+struct UpFlags {
+    /// The address to listen on: 127.0.0.1 (this machine only, plaintext), or
+    /// one others can reach (then CURVE: encrypted, everyone known by their key).
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: String,
+    /// Where to run the directory, on this machine: [127.0.0.1:]PORT
+    /// (port 0 picks a free one).
+    #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", alias = "directory-port")]
+    directory: String,
+    #[command(flatten)]
+    user: UserFlags,
+}
+
+#[derive(clap::Args)]
 struct ScriptFlags {
     /// The directory, to find groups by name: [KEY@]HOST[:PORT].
     #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", allow_hyphen_values = true)]
@@ -588,13 +593,13 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Up { listen, directory, user } => {
+        Command::Up { up } => {
             let interactive = std::io::stdin().is_terminal();
-            let outcome = up::run(up_config(listen, &directory, &user)?)?;
+            let outcome = up::run(up_config(up)?)?;
             Ok(session_exit_code(outcome.failures, interactive))
         }
-        Command::Serve { listen, directory, user } => {
-            up::serve(up_config(listen, &directory, &user)?)?;
+        Command::Serve { up } => {
+            up::serve(up_config(up)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Down => match service::stop(&paths::data_dir())? {
@@ -749,13 +754,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// What `huddle up` (and `huddle serve`) run with.
-fn up_config(listen: String, directory: &str, user: &UserFlags) -> Result<up::UpConfig> {
+fn up_config(UpFlags { listen, directory, user }: UpFlags) -> Result<up::UpConfig> {
     anyhow::ensure!(
         !matches!(listen.as_str(), "*" | "0.0.0.0" | "::" | "[::]"),
         "--listen {listen} is every address, which others cannot connect to: give the one they reach \
          this machine at (e.g. --listen 192.168.1.10)"
     );
-    let directory_port = up_directory_port(directory)?;
+    let directory_port = up_directory_port(&directory)?;
     let (directory_data, lobby_data) = (paths::directory_data_dir(directory_port), paths::group_data_dir(up::LOBBY));
     let no_flags = SecurityFlags { curve: false, plaintext: false };
     let directory_security = no_flags.choose(&listen, &directory_data)?;
