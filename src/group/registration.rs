@@ -28,6 +28,17 @@ pub struct Registration {
     pub keys: Option<Arc<KeyPair>>,
 }
 
+impl Registration {
+    /// The `register` request, with huddle's heartbeat.
+    fn request(&self) -> Vec<u8> {
+        encode(&DirectoryRequest::Register {
+            group_name: self.name.clone(),
+            ip_port: self.address.host_port(),
+            heartbeat_ms: Some(REGISTER_INTERVAL.as_millis() as u64),
+        })
+    }
+}
+
 /// Keeps many groups listed from one thread (a host's): every interval it
 /// sends each group's registration without waiting for the answers, on one
 /// connection per key (CURVE groups each register with their own key, so
@@ -102,12 +113,7 @@ fn register_all(
                     }
                 }
             };
-            let request = encode(&DirectoryRequest::Register {
-                group_name: group.name.clone(),
-                ip_port: group.address.host_port(),
-                heartbeat_ms: Some(REGISTER_INTERVAL.as_millis() as u64),
-            });
-            let _ = socket.send_multipart([&b""[..], &request], zmq::DONTWAIT);
+            let _ = socket.send_multipart([&b""[..], &group.request()], zmq::DONTWAIT);
         }
         // Until the next round, or a group added; a stop ends the thread
         // at the next wake-up (nothing it holds needs a flush).
@@ -128,12 +134,11 @@ fn register_all(
     }
 }
 
-/// Registers the group until `shutdown`. The receiver hears once, when the
-/// directory first lists the group.
-pub fn start(context: zmq::Context, registration: Registration, shutdown: &Shutdown) -> mpsc::Receiver<()> {
+/// Registers the group until `shutdown`.
+pub fn start(context: zmq::Context, registration: Registration, shutdown: &Shutdown) {
     let shutdown = shutdown.clone();
-    let (listed, first_listed) = mpsc::sync_channel(1);
-    let Registration { name, address, directory, keys } = registration;
+    let request = registration.request();
+    let Registration { name, directory, keys, .. } = registration;
     std::thread::Builder::new()
         .name(format!("register {name}"))
         .spawn(move || {
@@ -141,18 +146,10 @@ pub fn start(context: zmq::Context, registration: Registration, shutdown: &Shutd
             if let Some(keys) = keys {
                 requester = requester.with_keys(keys);
             }
-            let request = encode(&DirectoryRequest::Register {
-                group_name: name.clone(),
-                ip_port: address.host_port(),
-                heartbeat_ms: Some(REGISTER_INTERVAL.as_millis() as u64),
-            });
-            let mut registered: Option<bool> = None;
+            let mut registered = None;
             loop {
                 let outcome = requester.request("directory", &directory, &request);
                 let ok = matches!(&outcome, Ok(reply) if reply == REGISTERED);
-                if ok && registered != Some(true) {
-                    let _ = listed.try_send(());
-                }
                 if registered != Some(ok) {
                     match outcome {
                         Ok(_) if ok => info!(group = %name, %directory, "registered with the directory"),
@@ -167,5 +164,4 @@ pub fn start(context: zmq::Context, registration: Registration, shutdown: &Shutd
             }
         })
         .expect("the OS can start a thread");
-    first_listed
 }

@@ -323,8 +323,6 @@ fn apply_each(
 pub struct RunningGroup {
     pub address: Address,
     server: JoinHandle<Result<(), GroupError>>,
-    /// Hears once when the directory first lists the group.
-    listed: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 impl RunningGroup {
@@ -337,24 +335,17 @@ impl RunningGroup {
         let server = GroupServer::bind(config)?;
         let address = server.address().clone();
         let stop = shutdown.clone();
-        let mut listed = None;
         if let Some(directory) = config.directory.clone() {
             let keys = config.security.keys().map(|keys| std::sync::Arc::new(keys.clone()));
             let registration =
                 registration::Registration { name: config.name.clone(), address: address.clone(), directory, keys };
-            listed = Some(registration::start(context.clone(), registration, shutdown));
+            registration::start(context.clone(), registration, shutdown);
         }
         let server = std::thread::Builder::new()
             .name(format!("group {}", config.name))
             .spawn(move || server.run(&stop))
             .expect("the OS can start a thread");
-        Ok(RunningGroup { address, server, listed })
-    }
-
-    /// Waits up to `timeout` for the directory to list the group; `false`
-    /// if it did not (the group registers on in the background).
-    pub fn wait_listed(&self, timeout: std::time::Duration) -> bool {
-        self.listed.as_ref().is_some_and(|listed| listed.recv_timeout(timeout).is_ok())
+        Ok(RunningGroup { address, server })
     }
 
     /// Waits for the server to stop (after the shutdown is triggered). The
