@@ -24,9 +24,6 @@ use std::time::Duration;
 
 /// The group everyone lands in.
 pub const LOBBY: &str = "lobby";
-/// The file in the lobby's data directory that remembers its port, so that
-/// the lobby keeps its address from one `huddle up` to the next.
-const PORT_FILE: &str = "port";
 /// How long to wait for the directory to list a lobby started here.
 const LISTING_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long to wait for a directory already on the port to answer.
@@ -216,13 +213,11 @@ fn start_host(config: &UpConfig, shutdown: &Shutdown) -> Result<((HostThread, Ad
     let data = config.lobby_data.parent().and_then(Path::parent).unwrap_or(Path::new(".")).to_path_buf();
     let catalog_error = |source| HostError::Catalog { dir: data.display().to_string(), source };
     let entries = catalog::load(&data).map_err(catalog_error)?;
-    if !entries.iter().any(|entry| entry.name == LOBBY) {
-        if config.lobby_data.join(PORT_FILE).exists() {
-            catalog::adopt(&config.lobby_data, LOBBY).map_err(catalog_error)?;
-        } else {
-            let taken: Vec<u16> = entries.iter().map(|entry| entry.port).collect();
-            catalog::add(&data, LOBBY, &HOST_PORTS, &taken).map_err(catalog_error)?;
-        }
+    if !entries.iter().any(|entry| entry.name == LOBBY)
+        && !catalog::adopt(&config.lobby_data, LOBBY).map_err(catalog_error)?
+    {
+        let taken: Vec<u16> = entries.iter().map(|entry| entry.port).collect();
+        catalog::add(&data, LOBBY, &HOST_PORTS, &taken).map_err(catalog_error)?;
     }
     let host_config = |control: Address| HostConfig {
         control,

@@ -14,18 +14,6 @@ fn host_command(home: &Path, directory: &str, first_port: u16) -> Command {
     command
 }
 
-/// Ten ports in a row that nothing listens on now.
-fn free_ports() -> u16 {
-    loop {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let first = probe.local_addr().unwrap().port();
-        drop(probe);
-        if first < 65_000 && (first..first + 10).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()) {
-            return first;
-        }
-    }
-}
-
 fn created(home: &Path, directory: &str, host: &str, name: &str) -> String {
     let output = run_huddle(home, &["create", name, "--host", host, "--directory", directory, "--json"], "");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -37,7 +25,7 @@ fn created(home: &Path, directory: &str, host: &str, name: &str) -> String {
 fn a_host_creates_groups_that_the_seeds_client_uses_and_keeps_them_across_kill_9() {
     let home = home();
     let directory = start_directory(home.path());
-    let first_port = free_ports();
+    let first_port = huddle::bench::host::free_ports(10).unwrap();
     let mut host = start_server(host_command(home.path(), &directory.address, first_port));
     let d = directory.address.as_str();
     let ops = created(home.path(), d, &host.address, "ops");

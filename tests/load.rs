@@ -11,17 +11,6 @@ const CLIENTS_PER_CONTEXT: usize = 250;
 /// A generous bound: a debug build with 1,000 connections stays far below.
 const MAX_SERVER_RSS_KB: u64 = 200 * 1024;
 
-/// Raises this process's open-file limit to the hard limit, for the sockets.
-fn raise_file_limit() {
-    unsafe {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 fn rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
@@ -47,7 +36,7 @@ fn round(sockets: &[zmq::Socket], body: impl Fn(usize) -> String) -> Vec<String>
 
 #[test]
 fn a_thousand_concurrent_clients_are_all_answered_and_nothing_is_lost() {
-    raise_file_limit();
+    huddle::zmtp::raise_descriptor_limit();
     let clients: usize = std::env::var("HUDDLE_LOAD_CLIENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let home = home();
     let group = start_server(group_command(home.path(), "g", "127.0.0.1:0", "127.0.0.1:1", &data_dir(home.path())));

@@ -82,7 +82,7 @@ pub fn measure(groups: usize, idle_for: Duration) -> io::Result<HostCosts> {
 }
 
 /// The first of `count` ports in a row on loopback that nothing listens on.
-fn free_ports(count: usize) -> io::Result<u16> {
+pub fn free_ports(count: usize) -> io::Result<u16> {
     let count = u16::try_from(count).map_err(|_| io::Error::other("too many groups for one host's ports"))?;
     let mut first = 20_000u16;
     while first.checked_add(count).is_some_and(|end| end < 60_000) {

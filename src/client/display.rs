@@ -86,8 +86,7 @@ pub fn visible(text: &str) -> Cow<'_, str> {
 }
 
 fn needs_escape(c: char) -> bool {
-    (c.is_control() && c != '\t' && c != '\n')
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    (c.is_control() && c != '\t' && c != '\n') || crate::protocol::is_direction_mark(c)
 }
 
 #[cfg(test)]

@@ -48,10 +48,15 @@ pub fn add(data: &Path, name: &str, ports: &RangeInclusive<u16>, taken: &[u16]) 
     Ok(Some(Entry { name: name.to_owned(), port, dir }))
 }
 
-/// Takes a group folder made before the host (a lone group's, with its
-/// port remembered) into the catalog under `name`.
-pub fn adopt(dir: &Path, name: &str) -> io::Result<()> {
-    std::fs::write(dir.join(NAME_FILE), format!("{name}\n"))
+/// Takes a group folder made before the host into the catalog under
+/// `name`, when it remembers its port (as `huddle up`'s lone lobby did);
+/// whether it did.
+pub fn adopt(dir: &Path, name: &str) -> io::Result<bool> {
+    if !dir.join(PORT_FILE).exists() {
+        return Ok(false);
+    }
+    std::fs::write(dir.join(NAME_FILE), format!("{name}\n"))?;
+    Ok(true)
 }
 
 /// Moves a group's port (when its own was taken by another process).

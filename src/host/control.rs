@@ -12,13 +12,11 @@
 //! plaintext loopback anyone on the machine may.
 
 use super::{Host, catalog};
+use crate::directory::registry::MAX_NAME_BYTES;
 use crate::keys::PublicKey;
 use crate::protocol::envelope::Envelope;
 use crate::protocol::{CreateGroup, HostRequest, Reply, decode};
 use crate::zmtp::Binder;
-
-/// The longest group name, in bytes (as the directory's cap).
-const MAX_NAME_BYTES: usize = 256;
 
 pub(super) fn answer(host: &mut Host, binder: &mut Binder, mut envelope: Envelope) -> Vec<Vec<u8>> {
     let reply = match envelope.take_body().and_then(|body| decode::<HostRequest>(&body)) {

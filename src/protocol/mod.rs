@@ -160,6 +160,13 @@ pub enum DirectoryRequest {
 pub const REGISTERED: &[u8] = b"SUCCESS";
 
 /// One entry of the directory's group list, as the seed writes it.
+/// Marks that reorder the text around them without being seen
+/// (bidirectional overrides and isolates): a terminal would let them forge
+/// what a line seems to say, so names refuse them and displays escape them.
+pub fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 pub fn group_list_entry(name: &str, address: &str) -> String {
     format!("{name} - {address}")
 }

@@ -9,7 +9,7 @@
 //! ```
 
 use super::{Batch, Effect, not_a_member};
-use crate::protocol::{Reply, SetNick};
+use crate::protocol::{Reply, SetNick, is_direction_mark};
 use crate::store::{GroupStore, StoreError};
 
 /// The longest nick, in characters.
@@ -17,9 +17,7 @@ pub const MAX_NICK_CHARS: usize = 32;
 
 pub fn apply(store: &mut dyn GroupStore, request: &SetNick, batch: &mut Batch) -> Result<Reply, StoreError> {
     let nick = request.nick.trim();
-    let printable = !nick.chars().any(|c| {
-        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    });
+    let printable = !nick.chars().any(|c| c.is_control() || is_direction_mark(c));
     if nick.is_empty() || nick.chars().count() > MAX_NICK_CHARS || !printable {
         return Ok(Reply::failed(format!(
             "a nick is 1 to {MAX_NICK_CHARS} characters, none of them control or direction marks"
