@@ -113,11 +113,26 @@ impl Live {
     /// earlier ones counted ("...180 earlier messages in lobby"). What is
     /// shown is marked, so the watches started next begin after it.
     pub fn catch_up(&self, client: &mut Client, groups: &[NamedGroup]) {
+        let marked: Vec<(&NamedGroup, u64)> = groups
+            .iter()
+            .filter_map(|group| Some((group, self.seen.lock().ok()?.get(&group.address.to_string())?)))
+            .collect();
+        // All groups are read at once: a group that does not answer costs
+        // the start one timeout, not one timeout each.
+        let reads: Vec<Option<Vec<WireMessage>>> = std::thread::scope(|scope| {
+            let reading: Vec<_> = marked
+                .iter()
+                .map(|(group, _)| {
+                    let fresh = client.fresh().ok();
+                    scope.spawn(move || fresh?.latest(&group.address, None, CATCH_UP).ok())
+                })
+                .collect();
+            reading.into_iter().map(|read| read.join().ok().flatten()).collect()
+        });
         let mut shown: Vec<(String, String)> = Vec::new();
-        for group in groups {
+        for ((group, last), latest) in marked.into_iter().zip(reads) {
             let key = group.address.to_string();
-            let Some(last) = self.seen.lock().ok().and_then(|seen| seen.get(&key)) else { continue };
-            let Ok(latest) = client.latest(&group.address, None, CATCH_UP) else { continue };
+            let Some(latest) = latest else { continue };
             let Some(newest) = latest.iter().filter_map(|message| message.seq).max() else { continue };
             let unseen: Vec<&WireMessage> = latest.iter().filter(|m| m.seq.is_some_and(|seq| seq > last)).collect();
             let missed = newest.saturating_sub(last).saturating_sub(unseen.len() as u64);
