@@ -85,7 +85,7 @@ pub struct Host {
 impl Host {
     /// Opens every group kept in the data directory, each on its port.
     pub fn open(config: HostConfig, shutdown: &Shutdown) -> Result<Host, HostError> {
-        let options = RouterOptions { security: security(&config.curve, &config.data)?, ..RouterOptions::default() };
+        let options = RouterOptions { security: security(config.curve, &config.data)?, ..RouterOptions::default() };
         let bind_error = |source| HostError::Bind { address: config.control.clone(), source };
         let server = zmtp::bind(&config.control.endpoint(), options).map_err(bind_error)?;
         let control = server.local_address().map_err(bind_error)?;
@@ -133,7 +133,7 @@ impl Host {
 
     /// Opens a group's store and listener, and starts its registration.
     fn start_group(&mut self, binder: &mut Binder, entry: catalog::Entry) -> Result<Address, HostError> {
-        let security = security(&self.config.curve, &entry.dir)?;
+        let security = security(self.config.curve, &entry.dir)?;
         let bind = Address { host: self.config.control.host.clone(), port: entry.port, key: None };
         let group_config = GroupConfig {
             name: entry.name.clone(),
@@ -173,7 +173,7 @@ impl Host {
 }
 
 /// A server's security: CURVE with the key pair kept in `dir`, or plaintext.
-fn security(curve: &bool, dir: &std::path::Path) -> Result<Security, HostError> {
+fn security(curve: bool, dir: &std::path::Path) -> Result<Security, HostError> {
     Ok(match curve {
         true => Security::Curve(KeyPair::load_or_create(dir)?),
         false => Security::Plaintext,
