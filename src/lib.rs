@@ -29,6 +29,8 @@ pub mod group;
 pub mod host;
 pub mod identity;
 pub mod keys;
+#[cfg(test)]
+mod mutation;
 pub mod paths;
 pub mod protocol;
 pub mod serve;

@@ -27,21 +27,7 @@ fn valid_stream() -> Vec<u8> {
 
 /// The valid stream with a few bytes changed, inserted, removed or cut.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec((0u8..4, any::<usize>(), any::<u8>()), 0..6).prop_map(|edits| {
-        let mut stream = valid_stream();
-        for (kind, at, byte) in edits {
-            let at = at % (stream.len() + 1);
-            match kind {
-                0 if at < stream.len() => stream[at] = byte,
-                1 => stream.insert(at, byte),
-                2 if at < stream.len() => {
-                    stream.remove(at);
-                }
-                _ => stream.truncate(at),
-            }
-        }
-        stream
-    })
+    crate::mutation::mutated(vec![valid_stream()])
 }
 
 fn null_policy() -> Policy {

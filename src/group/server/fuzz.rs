@@ -23,22 +23,7 @@ fn corpus() -> Vec<Vec<u8>> {
 
 /// A corpus request with a few bytes changed, inserted, removed or cut.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    (prop::sample::select(corpus()), prop::collection::vec((0u8..4, any::<usize>(), any::<u8>()), 0..6)).prop_map(
-        |(mut body, edits)| {
-            for (kind, at, byte) in edits {
-                let at = at % (body.len() + 1);
-                match kind {
-                    0 if at < body.len() => body[at] = byte,
-                    1 => body.insert(at, byte),
-                    2 if at < body.len() => {
-                        body.remove(at);
-                    }
-                    _ => body.truncate(at),
-                }
-            }
-            body
-        },
-    )
+    crate::mutation::mutated(corpus())
 }
 
 fn request() -> impl Strategy<Value = Vec<u8>> {
