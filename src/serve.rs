@@ -19,7 +19,7 @@ use std::time::Instant;
 
 /// The most frames of one request kept: a ROUTER's identity, the REQ
 /// delimiter and the body, and one more to tell a request with too many.
-const MAX_FRAMES: usize = 4;
+pub(crate) const MAX_FRAMES: usize = 4;
 
 /// Frames of one reply, routing frames first.
 pub type ReplyFrames = Vec<Vec<u8>>;

@@ -74,7 +74,7 @@ pub fn serve(config: UpConfig) -> Result<(), UpError> {
     shutdown.on_signals().map_err(UpError::Signals)?;
     let requester = Requester::new(context.clone(), config.timeout).with_keys(config.keys.clone());
     let mut client = Client::new(requester, config.user_id.clone());
-    let (directory, directory_address, _) = start_directory(&context, &config, &shutdown, &mut client)?;
+    let (directory, directory_address) = start_directory(&context, &config, &shutdown, client.user_uuid())?;
     let config = UpConfig { directory: directory_address, ..config };
     let ((host, host_address), lobby) = start_host(&config, &shutdown)?;
     // Listed before anyone is told it serves: `get_group_list` shows it.
@@ -173,8 +173,8 @@ fn start_directory(
     context: &zmq::Context,
     config: &UpConfig,
     shutdown: &Shutdown,
-    client: &mut Client,
-) -> Result<(Option<DirectoryThread>, Address, &'static str), UpError> {
+    user_uuid: &str,
+) -> Result<(Option<DirectoryThread>, Address), UpError> {
     let address = &config.directory;
     let directory = DirectoryConfig {
         bind: address.endpoint(),
@@ -188,12 +188,12 @@ fn start_directory(
             let bound = server.address().clone();
             let stop = shutdown.clone();
             let thread = std::thread::spawn(move || server.run(&stop));
-            Ok((Some(thread), bound, "started here"))
+            Ok((Some(thread), bound))
         }
         Err(error @ DirectoryError::Bind { .. }) => {
-            let mut prober = Client::new(Requester::new(context.clone(), PROBE_TIMEOUT), client.user_uuid().to_owned());
+            let mut prober = Client::new(Requester::new(context.clone(), PROBE_TIMEOUT), user_uuid.to_owned());
             match prober.group_list(address) {
-                Ok(_) => Ok((None, address.clone(), "already running")),
+                Ok(_) => Ok((None, address.clone())),
                 Err(_) => Err(UpError::DirectoryPort(error, address.port)),
             }
         }

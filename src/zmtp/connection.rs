@@ -12,10 +12,10 @@ use std::borrow::Cow;
 
 /// The largest command taken during a handshake (INITIATE with metadata).
 const MAX_HANDSHAKE_FRAME: usize = 64 * 1024;
-/// Frames of one message kept: a request has at most three (REQ's empty
-/// delimiter, the body, one more to tell a request with too many); the rest
-/// are counted, not held.
-pub const MAX_KEPT_FRAMES: usize = 3;
+/// Frames of one message kept, as the libzmq loop keeps them: all of
+/// [`crate::serve::MAX_FRAMES`] but the routing frame the engine adds
+/// itself; the rest are counted, not held.
+pub const MAX_KEPT_FRAMES: usize = crate::serve::MAX_FRAMES - 1;
 /// A buffer that is let go once empty, rather than kept for next time.
 pub const LARGE_BUFFER: usize = 256 * 1024;
 /// The socket types a ROUTER talks to.
