@@ -703,6 +703,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 curve,
                 creators,
                 limits: limits.limits(),
+                max_data_bytes: limits.max_data_bytes,
             };
             let shutdown = stop_on_signals()?;
             let host = huddle::host::Host::open(config, &shutdown)?;

@@ -227,6 +227,7 @@ fn start_host(config: &UpConfig, shutdown: &Shutdown) -> Result<((HostThread, Ad
         curve: config.directory_security.is_curve(),
         creators: None,
         limits: Limits::default(),
+        max_data_bytes: None,
     };
     let control = Address { host: config.directory.host.clone(), ..config.host.clone() };
     let host = match Host::open(host_config(control.clone()), shutdown) {

@@ -5,7 +5,8 @@ use huddle::store::{BACKWARD_SQL, DUPLICATE_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQ
 use rusqlite::StatementStatus;
 
 fn plan(store: &SqliteStore, sql: &str) -> String {
-    let mut statement = store.connection().prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let connection = store.connection();
+    let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
     let count = statement.parameter_count();
     let params: Vec<i64> = vec![0; count];
     let rows = statement.query_map(rusqlite::params_from_iter(params), |row| row.get::<_, String>(3)).unwrap();
@@ -17,7 +18,7 @@ fn the_time_filter_uses_the_time_index_and_pages_use_seq_ranges() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     let since = plan(&store, FIRST_SEQ_SINCE_SQL);
-    assert!(since.contains("USING COVERING INDEX messages_by_time (at>?)"), "plan:\n{since}");
+    assert!(since.contains("USING COVERING INDEX messages_by_time (group_id=? AND at>?)"), "plan:\n{since}");
     assert!(!since.contains("TEMP B-TREE"), "no sort step:\n{since}");
     for sql in [FORWARD_SQL, BACKWARD_SQL] {
         let range = plan(&store, sql);
@@ -35,7 +36,7 @@ fn the_duplicate_check_uses_the_index_that_grows_at_one_end() {
     let store = SqliteStore::open(dir.path()).unwrap();
     let duplicate = plan(&store, DUPLICATE_SQL);
     assert!(
-        duplicate.contains("USING INDEX messages_by_id_and_sender (msg_id=? AND user_uuid=?)"),
+        duplicate.contains("USING INDEX messages_by_id_and_sender (msg_id=? AND user_uuid=? AND group_id=?)"),
         "plan:\n{duplicate}"
     );
 }
@@ -55,7 +56,7 @@ fn a_recent_read_touches_what_it_returns_not_the_whole_history() {
     // Count the virtual machine steps of the same two statements.
     let connection = store.connection();
     let mut first = connection.prepare(FIRST_SEQ_SINCE_SQL).unwrap();
-    let low: i64 = first.query_row([19_990i64], |row| row.get(0)).unwrap();
+    let low: i64 = first.query_row([1, 19_990i64], |row| row.get(0)).unwrap();
     let mut range = connection.prepare(FORWARD_SQL).unwrap();
     let rows = range.query_map([low, i64::MAX, i64::MAX], |_| Ok(())).unwrap().count();
     assert_eq!(rows, 10);

@@ -58,7 +58,8 @@ fn up_starts_everything_joins_the_lobby_and_leaves_it_serving_until_down() {
     assert!(lines[1].starts_with(&format!("{} : hello lobby (", user.trim())), "{lines:?}");
 
     // Its data stays in the XDG data directory for the next `huddle up`.
-    assert!(home.path().join("data/huddle/groups/lobby/group.sqlite3").exists());
+    assert!(home.path().join("data/huddle/host.sqlite3").exists());
+    assert!(home.path().join("data/huddle/groups/lobby/port").exists());
     // Leaving the chat leaves the lobby serving everyone else, and a
     // second `huddle up` of the same user uses it.
     assert_eq!(Peer::req(&lobby).ask_str(&seed::join("someone else")), seed::SUCCESS);
@@ -114,5 +115,28 @@ fn up_serves_a_host_so_a_newcomer_can_create_a_group_at_once() {
     assert!(stdout.contains(&format!("ops - {address}")), "listed: {stdout}");
     assert!(stdout.contains(" : hello ops ("), "plain text went to the new group: {stdout}");
     // Its data is with the lobby's, for the next `huddle up`.
-    assert!(home.path().join("data/huddle/groups/ops/group.sqlite3").exists());
+    assert!(home.path().join("data/huddle/groups/ops/port").exists());
+}
+
+#[test]
+fn up_serves_the_history_of_a_lobby_an_older_huddle_kept_in_its_own_file() {
+    let home = common::home();
+    let _stops = StopsTheService(home.path());
+    let lobby = home.path().join("data/huddle/groups/lobby");
+    {
+        use huddle::store::GroupStore;
+        let mut store = huddle::store::SqliteStore::open(&lobby).unwrap();
+        store.begin().unwrap();
+        store.add_member("old friend", 1).unwrap();
+        store.append("old friend", "said before the upgrade", None, 1_000_000).unwrap();
+        store.commit().unwrap();
+    }
+    let port = huddle::bench::host::free_ports(1).unwrap();
+    std::fs::write(lobby.join("port"), format!("{port}\n")).unwrap();
+    let output = common::run_huddle(home.path(), &["up", "--directory", "127.0.0.1:0"], "/history\n");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("group lobby 127.0.0.1:{port}")), "the lobby kept its port: {stderr}");
+    assert!(stdout.contains("old friend : said before the upgrade"), "{stdout}");
+    assert!(lobby.join("group.sqlite3.imported").exists(), "the old file is set aside, not deleted");
 }

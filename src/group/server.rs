@@ -80,7 +80,11 @@ pub struct Group {
 impl Group {
     /// Opens the group's store: ready to serve requests from any socket.
     pub fn open(config: &GroupConfig) -> Result<Group, GroupError> {
-        let mut store = config.store.open_group()?;
+        Group::on_store(config, config.store.open_group()?)
+    }
+
+    /// The group on `store` (one of a host's), ready to serve.
+    pub fn on_store(config: &GroupConfig, mut store: Box<dyn GroupStore + Send>) -> Result<Group, GroupError> {
         let nicks = store.nicks()?.into_iter().collect();
         Ok(Group {
             name: config.name.clone(),
@@ -143,8 +147,55 @@ enum Slot {
     Applied(Reply),
 }
 
+/// A batch applied inside the store's open transaction, waiting for the
+/// commit that decides its replies.
+pub struct Staged {
+    requests: Vec<(Envelope, Slot)>,
+    effects: Vec<Effect>,
+    stored: Vec<StoredMessage>,
+    instant: Instant,
+    /// Whether it changed or read the store, and how that went.
+    outcome: Option<Result<(), StoreError>>,
+}
+
+impl Staged {
+    /// The store error the batch met, if it met one.
+    pub fn take_error(&mut self) -> Option<StoreError> {
+        match self.outcome.take() {
+            Some(Err(error)) => {
+                self.outcome = Some(Ok(()));
+                Some(error)
+            }
+            outcome => {
+                self.outcome = outcome;
+                None
+            }
+        }
+    }
+
+    /// Whether the batch went to the store, so that it has a commit to wait for.
+    pub fn used_store(&self) -> bool {
+        self.outcome.is_some()
+    }
+}
+
 impl Group {
+    /// A lone group's batch: applied in one transaction, committed once,
+    /// then answered.
     fn apply_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames> {
+        let mut staged = self.stage(batch);
+        let committed = match staged.take_error() {
+            Some(error) => Err(error),
+            None if staged.used_store() => self.store.commit(),
+            None => Ok(()),
+        };
+        self.settle(staged, committed.as_ref().err())
+    }
+
+    /// Reads a batch and applies it to the store, inside the store's
+    /// transaction (begun here, or the host's that it joins). Nothing is
+    /// answered and nothing in memory changes until [`Group::settle`].
+    pub fn stage(&mut self, batch: Vec<Envelope>) -> Staged {
         self.follow_allow_list();
         let mut in_flight: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut requests: Vec<(Envelope, Slot)> = batch
@@ -157,9 +208,21 @@ impl Group {
         let mut batch = Batch::new(&self.limits, &self.subscriptions, timestamp::now());
         batch.allow = self.allow.as_ref().map(|(_, allow)| allow);
         batch.nicks = Some(&self.nicks);
-        match apply_in_one_transaction(self.store.as_mut(), &mut requests, &mut batch) {
-            Ok(()) => {
-                let Batch { effects, stored, instant, .. } = batch;
+        let outcome = requests
+            .iter()
+            .any(|(_, slot)| matches!(slot, Slot::Pending(_)))
+            .then(|| self.store.begin().and_then(|()| apply_each(self.store.as_mut(), &mut requests, &mut batch)));
+        let Batch { effects, stored, instant, .. } = batch;
+        Staged { requests, effects, stored, instant, outcome }
+    }
+
+    /// Answers a staged batch once its transaction has ended: with what
+    /// each request did when it committed, or with `failed` (and the
+    /// store's memory of the batch dropped) when it did not.
+    pub fn settle(&mut self, staged: Staged, failed: Option<&StoreError>) -> Vec<ReplyFrames> {
+        let Staged { mut requests, effects, stored, instant, outcome } = staged;
+        match failed {
+            None => {
                 for effect in effects {
                     match effect {
                         Effect::Subscribe { route, user_uuid } => {
@@ -179,8 +242,11 @@ impl Group {
                     self.unpushed.extend(stored);
                 }
             }
-            Err(error) => {
+            Some(error) => {
                 warn!(group = %self.name, %error, "batch failed; nothing in it was acknowledged");
+                if outcome.is_some() {
+                    self.store.rollback();
+                }
                 for (_, slot) in &mut requests {
                     if !matches!(slot, Slot::Answered(_)) {
                         *slot = Slot::Answered(Reply::failed(error.to_string()));
@@ -278,34 +344,8 @@ impl Service for Group {
     }
 }
 
-/// Applies the pending requests in one transaction and commits once. On any
-/// store error the whole transaction is rolled back: the caller then answers
-/// every applied request `FAILED` and applies none of the batch's effects.
-fn apply_in_one_transaction(
-    store: &mut dyn GroupStore,
-    requests: &mut [(Envelope, Slot)],
-    batch: &mut Batch,
-) -> Result<(), StoreError> {
-    if !requests.iter().any(|(_, slot)| matches!(slot, Slot::Pending(_))) {
-        return Ok(());
-    }
-    let started = Instant::now();
-    store.begin()?;
-    let result = apply_each(store, requests, batch);
-    let applied = started.elapsed();
-    let result = result.and_then(|()| store.commit());
-    debug!(
-        requests = requests.len(),
-        apply_us = applied.as_micros() as u64,
-        commit_us = (started.elapsed() - applied).as_micros() as u64,
-        "batch"
-    );
-    if result.is_err() {
-        store.rollback();
-    }
-    result
-}
-
+/// Applies the pending requests in order; the first store error stops the
+/// batch, which the caller then rolls back whole.
 fn apply_each(
     store: &mut dyn GroupStore,
     requests: &mut [(Envelope, Slot)],

@@ -1,14 +1,18 @@
 //! `huddle host`: many groups in one process, each still reached at its own
 //! `IP:PORT` (so the seed's client works against every one of them), all
 //! served by one engine loop on one thread: an idle group costs a listening
-//! socket and its open store, no thread and no CPU. One more thread keeps
-//! every group listed ([`Registrar`]).
+//! socket and a few KiB, no thread and no CPU. One more thread keeps every
+//! group listed ([`Registrar`]).
+//!
+//! All groups keep their members and history in one store (one SQLite file,
+//! `host.sqlite3`), and each turn of the loop applies every group's
+//! requests in one transaction: one commit, one `fsync`, however many
+//! groups had work. Replies go out only after it.
 //!
 //! Listener 0 is the host's own control socket, where `createGroup` asks for
 //! a new group ([`control`]); every other listener is one group's. The
 //! groups' folders, names and ports are kept in [`catalog`], so each group
-//! comes back at its address after a restart, its history intact (each has
-//! its own store, committed as a lone group's is).
+//! comes back at its address after a restart, its history intact.
 
 pub mod catalog;
 mod control;
@@ -20,7 +24,7 @@ use crate::protocol::Address;
 use crate::protocol::envelope::Envelope;
 use crate::serve::{ReplyFrames, Service};
 use crate::shutdown::Shutdown;
-use crate::store::StoreConfig;
+use crate::store::{HostStore, StoreConfig, StoreError};
 use crate::transport::{AllowList, RouterOptions, Security};
 use crate::zmtp::{self, Binder, MultiService};
 use std::collections::HashMap;
@@ -50,6 +54,8 @@ pub struct HostConfig {
     /// Under CURVE, the keys that may create groups (`None`: any key).
     pub creators: Option<AllowList>,
     pub limits: Limits,
+    /// The most the host's data may take on disk (`None`: the disk's bound).
+    pub max_data_bytes: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +66,8 @@ pub enum HostError {
     Catalog { dir: String, source: io::Error },
     #[error(transparent)]
     Group(#[from] GroupError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("the host's connections failed: {0}")]
     Io(#[from] io::Error),
     #[error("the host stopped on an internal error (a bug): its log above says where")]
@@ -75,6 +83,7 @@ struct Hosted {
 
 pub struct Host {
     config: HostConfig,
+    store: Box<dyn HostStore + Send>,
     registrar: Registrar,
     shutdown: Shutdown,
     server: Option<zmtp::Server>,
@@ -89,8 +98,10 @@ impl Host {
         let bind_error = |source| HostError::Bind { address: config.control.clone(), source };
         let server = zmtp::bind(&config.control.endpoint(), options).map_err(bind_error)?;
         let control = server.local_address().map_err(bind_error)?;
+        let store = StoreConfig::Sqlite { dir: config.data.clone(), max_bytes: config.max_data_bytes }.open_host()?;
         let mut host = Host {
             config: HostConfig { control, ..config },
+            store,
             registrar: Registrar::start(zmq::Context::new(), shutdown),
             shutdown: shutdown.clone(),
             server: Some(server),
@@ -144,7 +155,11 @@ impl Host {
             allow: None,
             limits: self.config.limits.clone(),
         };
-        let group = Group::open(&group_config)?;
+        let key = folder_key(&entry.dir);
+        if self.store.import(&key, &entry.dir)? {
+            info!(group = %entry.name, "its history, kept in its own file before, is now in the host's");
+        }
+        let group = Group::on_store(&group_config, self.store.group(&key)?)?;
         let mut entry = entry;
         let mut candidates = self.config.ports.clone().filter(|port| !self.ports.contains(port));
         let (index, address) = loop {
@@ -172,6 +187,12 @@ impl Host {
     }
 }
 
+/// The name a group's data has in the host's store: its folder's, which
+/// never changes (a group's name might not fit a folder's).
+fn folder_key(dir: &std::path::Path) -> String {
+    dir.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 /// A server's security: CURVE with the key pair kept in `dir`, or plaintext.
 fn security(curve: bool, dir: &std::path::Path) -> Result<Security, HostError> {
     Ok(match curve {
@@ -191,10 +212,28 @@ impl MultiService for Host {
                 by_group.entry(listener).or_default().push(envelope);
             }
         }
+        // Every group's requests in one transaction, one commit for all.
+        self.store.begin();
+        let mut staged = Vec::with_capacity(by_group.len());
+        let mut failed = None;
         for (listener, envelopes) in by_group {
             if let Some(hosted) = self.groups.get_mut(&listener) {
-                replies.extend(hosted.group.handle_batch(envelopes).into_iter().map(|frames| (listener, frames)));
+                let mut batch = hosted.group.stage(envelopes);
+                failed = failed.or(batch.take_error());
+                staged.push((listener, batch));
             }
+        }
+        let committed = match failed {
+            Some(error) => Err(error),
+            None => self.store.commit(),
+        };
+        if committed.is_err() {
+            self.store.rollback();
+        }
+        for (listener, batch) in staged {
+            let hosted = self.groups.get_mut(&listener).expect("staged above");
+            let frames = hosted.group.settle(batch, committed.as_ref().err());
+            replies.extend(frames.into_iter().map(|frames| (listener, frames)));
         }
         replies
     }

@@ -1,9 +1,10 @@
 //! Where a group keeps its members and its history, and the directory its
 //! registrations: behind traits that any backend can fill.
 //!
-//! [`GroupStore`] is the one interface the group server uses, and
-//! [`RegistrationStore`] the directory's; [`SqliteStore`] and
-//! [`SqliteRegistrations`] implement them today, and a backend such as
+//! [`GroupStore`] is the one interface the group server uses,
+//! [`HostStore`] holds many groups' stores that commit together (a host's),
+//! and [`RegistrationStore`] is the directory's; [`SqliteStore`],
+//! [`SqliteDatabase`] and [`SqliteRegistrations`] implement them today, and a backend such as
 //! PostgreSQL can come later behind the same traits, chosen by a
 //! [`StoreConfig`]. Every backend runs the same [`conformance`] checks.
 //!
@@ -19,11 +20,14 @@ mod registrations;
 mod sqlite;
 
 pub use registrations::{RegistrationStore, SavedRegistration, SqliteRegistrations};
-pub use sqlite::{BACKWARD_SQL, DUPLICATE_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, SCHEMA_VERSION, SqliteStore};
+pub use sqlite::{
+    BACKWARD_SQL, DUPLICATE_SQL, FIRST_SEQ_SINCE_SQL, FORWARD_SQL, HOST_DATABASE_FILE, SCHEMA_VERSION, SqliteDatabase,
+    SqliteStore,
+};
 
 use crate::protocol::timestamp::Micros;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Which backend keeps a server's data, and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +47,15 @@ impl StoreConfig {
     pub fn open_group(&self) -> Result<Box<dyn GroupStore + Send>, StoreError> {
         match self {
             StoreConfig::Sqlite { dir, max_bytes } => Ok(Box::new(SqliteStore::open_with_limit(dir, *max_bytes)?)),
+        }
+    }
+
+    /// Opens a host's store of all its groups.
+    pub fn open_host(&self) -> Result<Box<dyn HostStore + Send>, StoreError> {
+        match self {
+            StoreConfig::Sqlite { dir, max_bytes } => {
+                Ok(Box::new(SqliteDatabase::open(dir, HOST_DATABASE_FILE, *max_bytes)?))
+            }
         }
     }
 
@@ -184,4 +197,27 @@ pub trait GroupStore {
     fn latest_seq(&mut self) -> Result<u64, StoreError>;
     /// A page of the history, in seq order.
     fn messages(&mut self, page: &Page) -> Result<History, StoreError>;
+}
+
+/// The stores of many groups kept together (a host's), so that one commit
+/// makes the work of every group in a turn durable.
+///
+/// Between [`HostStore::begin`] and [`HostStore::commit`] the groups'
+/// stores join the host's batch: their own `begin` and `commit` do not end
+/// it, and nothing any of them did survives a crash unless the host's
+/// `commit` returned `Ok`. After the host's `rollback`, each group that took
+/// part must be rolled back too ([`GroupStore::rollback`]), to forget what
+/// it kept in memory of the batch.
+pub trait HostStore {
+    /// The store of group `name`, made empty when new.
+    fn group(&mut self, name: &str) -> Result<Box<dyn GroupStore + Send>, StoreError>;
+    /// Takes a lone group's data kept in `dir` (from before its group was
+    /// hosted) into group `name`; `false` when `dir` holds none.
+    fn import(&mut self, name: &str, dir: &Path) -> Result<bool, StoreError>;
+    /// Opens a batch across groups.
+    fn begin(&mut self);
+    /// Makes the batch durable, for every group at once.
+    fn commit(&mut self) -> Result<(), StoreError>;
+    /// Drops the batch, for every group.
+    fn rollback(&mut self);
 }
