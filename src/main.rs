@@ -291,9 +291,15 @@ enum BenchMode {
         /// Groups to create.
         #[arg(long, default_value_t = 1000)]
         groups: usize,
-        /// Seconds to watch the idle host.
+        /// How many of them get one sender each, all sending at once.
+        #[arg(long, default_value_t = 1000)]
+        senders: usize,
+        /// Seconds to watch the idle host, and to send.
         #[arg(long, default_value_t = 5.0)]
         duration: f64,
+        /// Skip the lone group measured beside the host.
+        #[arg(long)]
+        no_lone: bool,
     },
     /// The CPU a directory and a group use while nobody talks.
     Idle {
@@ -732,8 +738,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 BenchMode::Fsync { dir, duration, json } => {
                     print_reports(&bench::fsync(dir, seconds(duration, "--duration")?)?, json)?
                 }
-                BenchMode::Host { groups, duration } => {
-                    println!("{}", bench::host::measure(groups, seconds(duration, "--duration")?)?)
+                BenchMode::Host { groups, senders, duration, no_lone } => {
+                    let duration = seconds(duration, "--duration")?;
+                    let run = bench::host::HostBench { groups, senders, duration, lone: !no_lone };
+                    println!("{}", bench::host::measure(&run)?)
                 }
                 BenchMode::Idle { duration } => println!("{}", bench::idle(seconds(duration, "--duration")?)?),
                 BenchMode::EchoServer { bind, transport, curve } => {

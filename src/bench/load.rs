@@ -1,5 +1,5 @@
-//! The load generator: N users, each on its own DEALER connection with up to
-//! W requests in flight, driven from one thread by one poll loop, so that
+//! The load generator: N users, each on its own DEALER connection (to one
+//! group, or user i to the i-th of many) with up to W requests in flight, driven from one thread by one poll loop, so that
 //! the client side costs little next to the server it measures. The
 //! connections are huddle's own ZMTP client ([`crate::zmtp::client`]) by
 //! default, libzmq's on request.
@@ -37,7 +37,8 @@ impl LoadResult {
 
 /// How to drive a server.
 pub struct Load<'a> {
-    pub group: &'a Address,
+    /// The groups driven: user `i` talks to `groups[i % groups.len()]`.
+    pub groups: &'a [Address],
     /// Who the users are (names, or keys under CURVE).
     pub identities: &'a Users,
     pub users: usize,
@@ -51,6 +52,13 @@ pub struct Load<'a> {
     pub accept: &'a dyn Fn(&[u8]) -> bool,
     /// Called now and then with the time elapsed.
     pub progress: &'a dyn Fn(Duration),
+}
+
+impl Load<'_> {
+    /// The group user `user` talks to.
+    fn group_of(&self, user: usize) -> &Address {
+        &self.groups[user % self.groups.len()]
+    }
 }
 
 /// The client side a load runs on.
@@ -152,7 +160,10 @@ impl LibzmqSockets {
     fn connect(load: &Load) -> Result<LibzmqSockets, zmq::Error> {
         let context = zmq::Context::new();
         let sockets = (0..load.users)
-            .map(|user| load.identities.connect(&context, zmq::DEALER, load.group, user, ConnectOptions::default()))
+            .map(|user| {
+                let group = load.group_of(user);
+                load.identities.connect(&context, zmq::DEALER, group, user, ConnectOptions::default())
+            })
             .collect::<Result<_, _>>()?;
         Ok(LibzmqSockets { _context: context, sockets })
     }
@@ -185,16 +196,16 @@ struct EngineSockets {
 
 impl EngineSockets {
     fn connect(load: &Load) -> io::Result<EngineSockets> {
-        let address: SocketAddr = load
-            .group
-            .host_port()
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::other(format!("cannot resolve {}", load.group)))?;
         let poll = mio::Poll::new()?;
         let mut clients = Vec::with_capacity(load.users);
         for user in 0..load.users {
-            let keys = load.identities.curve_keys(load.group, user);
+            let group = load.group_of(user);
+            let address: SocketAddr = group
+                .host_port()
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::other(format!("cannot resolve {group}")))?;
+            let keys = load.identities.curve_keys(group, user);
             let client = Client::connect(address, keys, Duration::from_secs(10))?;
             poll.registry().register(&mut SourceFd(&client.raw_fd()), mio::Token(user), mio::Interest::READABLE)?;
             clients.push(client);

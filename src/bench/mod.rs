@@ -67,7 +67,7 @@ pub struct Options {
     pub client: ClientKind,
 }
 
-fn is_success(reply: &[u8]) -> bool {
+pub(super) fn is_success(reply: &[u8]) -> bool {
     reply.starts_with(br#"{"response": "SUCCESS""#)
 }
 
@@ -104,7 +104,7 @@ impl Phase<'_> {
         };
         let cpu_before = self.servers.watched.and_then(|w| w.cpu_time());
         let load = Load {
-            group: &self.servers.address,
+            groups: std::slice::from_ref(&self.servers.address),
             identities: &self.servers.users,
             users,
             window,

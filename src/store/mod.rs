@@ -53,9 +53,7 @@ impl StoreConfig {
     /// Opens a host's store of all its groups.
     pub fn open_host(&self) -> Result<Box<dyn HostStore + Send>, StoreError> {
         match self {
-            StoreConfig::Sqlite { dir, max_bytes } => {
-                Ok(Box::new(SqliteDatabase::open(dir, HOST_DATABASE_FILE, *max_bytes)?))
-            }
+            StoreConfig::Sqlite { dir, max_bytes } => Ok(Box::new(SqliteDatabase::open_host(dir, *max_bytes)?)),
         }
     }
 

@@ -65,6 +65,22 @@ impl SqliteDatabase {
         Ok(SqliteDatabase { shared })
     }
 
+    /// Opens a host's database, in `dir`. Many groups writing at once
+    /// touch a page or two each per commit, where a lone group's messages
+    /// share pages: so a larger page cache (64 MiB at most, taken as used),
+    /// and a checkpoint every 64 MiB of WAL rather than every 4, so that a
+    /// page written by every commit is copied into the database once per
+    /// checkpoint, not once per few commits. Measured with `huddle bench
+    /// host`, 1,000 groups each with one sender: 9.0k to 14.3k acks/s.
+    pub fn open_host(dir: &Path, max_bytes: Option<u64>) -> Result<SqliteDatabase, StoreError> {
+        let database = SqliteDatabase::open(dir, HOST_DATABASE_FILE, max_bytes)?;
+        let tuned = lock(&database.shared)
+            .connection
+            .execute_batch("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;");
+        tuned.map_err(|source| open_error(&dir.join(HOST_DATABASE_FILE).display().to_string(), source))?;
+        Ok(database)
+    }
+
     /// The store of the group `name`, made when new.
     pub fn group(&self, name: &str) -> Result<SqliteStore, StoreError> {
         let id = {
