@@ -49,15 +49,34 @@ fn a_host_creates_groups_that_the_seeds_client_uses_and_keeps_them_across_kill_9
         let list = lister.ask_str(&seed::group_list("u"));
         list.contains(&format!("ops - {ops}")) && list.contains(&format!("Cool Group - {cool}"))
     });
+    // The host registers one group an interval (each of these four every
+    // 8 s), naming itself: all stay listed past three intervals (6 s) on
+    // the host's heartbeat alone.
+    for name in ["dev", "qa"] {
+        created(home.path(), d, &host.address, name);
+    }
+    let created_at = std::time::Instant::now();
+    while created_at.elapsed() < std::time::Duration::from_secs(7) {
+        let list = lister.ask_str(&seed::group_list("u"));
+        assert!(["ops", "Cool Group", "dev", "qa"].iter().all(|name| list.contains(&format!("{name} - "))), "{list}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
     for (address, text) in [(&ops, "to ops"), (&cool, "to cool")] {
         let peer = Peer::req(address);
         assert_eq!(peer.ask_str(&seed::join("u")), seed::SUCCESS);
         assert_eq!(peer.ask_str(&seed::send("u", text)), seed::SUCCESS);
     }
 
-    // kill -9, then start again: same addresses, same histories.
+    // kill -9: the directory stops listing every group of the host (its
+    // registrations name the host, heard from no more); start again: same
+    // addresses, same histories, listed again.
     host.kill();
+    common::eventually("the dead host's groups unlisted", || {
+        let list = lister.ask_str(&seed::group_list("u"));
+        !list.contains("ops - ") && !list.contains("Cool Group - ") && list.contains("lone - ")
+    });
     let _host = start_server(host_command(home.path(), &directory.address, first_port));
+    common::eventually("listed again", || lister.ask_str(&seed::group_list("u")).contains(&format!("ops - {ops}")));
     for (address, text) in [(&ops, "to ops"), (&cool, "to cool")] {
         let history = Peer::req(address).ask_str(&seed::get("u", None));
         assert!(history.contains(text), "{address}: {history}");

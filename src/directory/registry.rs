@@ -5,8 +5,11 @@
 //!
 //! A huddle group heartbeats: it registers every `heartbeat_ms`, and is
 //! alive while it was heard from within [`SILENT_HEARTBEATS`] intervals. A
-//! seed group registers once: the directory's prober asks it, and it is
-//! alive while it answers.
+//! group of a `huddle host` names its host (`host`): it is alive while any
+//! registration naming that host was heard within the intervals, so a host
+//! of 10,000 groups heartbeats once an interval, not 10,000 times. A seed
+//! group registers once: the directory's prober asks it, and it is alive
+//! while it answers.
 //!
 //! Over CURVE a group registers with its own key, and the directory holds
 //! it to that key: a name first registered with a key belongs to that key,
@@ -17,6 +20,7 @@ use crate::keys::PublicKey;
 use crate::protocol::group_list_entry;
 use crate::store::SavedRegistration;
 use crate::transport::is_loopback;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// A group silent this long is forgotten, in memory and on disk: a
@@ -28,11 +32,13 @@ pub const SILENT_HEARTBEATS: u32 = 3;
 /// Heartbeat intervals outside these bounds are taken as the nearest bound.
 const HEARTBEAT_BOUNDS: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(60));
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Liveness {
     /// Registers every `every`; last heard at `last_heard` (`None`: not since
     /// the directory started).
     Heartbeat { every: Duration, last_heard: Option<Instant> },
+    /// Alive while its host is heard from every `every`.
+    Hosted { host: String, every: Duration },
     /// Registers once; alive while it answers the prober.
     Probed { answering: bool },
 }
@@ -50,22 +56,26 @@ struct Entry {
 }
 
 impl Entry {
-    fn is_alive(&self, now: Instant) -> bool {
-        match self.liveness {
-            Liveness::Heartbeat { every, last_heard } => {
-                last_heard.is_some_and(|heard| now.saturating_duration_since(heard) <= every * SILENT_HEARTBEATS)
-            }
-            Liveness::Probed { answering } => answering,
+    /// Whether it is alive at `now`, its host last heard at `hosts`.
+    fn is_alive(&self, now: Instant, hosts: &HashMap<String, Instant>) -> bool {
+        let heard_within = |heard: Option<&Instant>, every: Duration| {
+            heard.is_some_and(|heard| now.saturating_duration_since(*heard) <= every * SILENT_HEARTBEATS)
+        };
+        match &self.liveness {
+            Liveness::Heartbeat { every, last_heard } => heard_within(last_heard.as_ref(), *every),
+            Liveness::Hosted { host, every } => heard_within(hosts.get(host), *every),
+            Liveness::Probed { answering } => *answering,
         }
     }
 
     fn saved(&self) -> SavedRegistration {
-        let heartbeat_ms = match self.liveness {
-            Liveness::Heartbeat { every, .. } => Some(every.as_millis() as u64),
-            Liveness::Probed { .. } => None,
+        let (heartbeat_ms, host) = match &self.liveness {
+            Liveness::Heartbeat { every, .. } => (Some(every.as_millis() as u64), None),
+            Liveness::Hosted { host, every } => (Some(every.as_millis() as u64), Some(host.clone())),
+            Liveness::Probed { .. } => (None, None),
         };
         let key = self.key.as_ref().map(|key| key.as_str().to_owned());
-        SavedRegistration { address: self.address.clone(), name: self.name.clone(), heartbeat_ms, key }
+        SavedRegistration { address: self.address.clone(), name: self.name.clone(), heartbeat_ms, key, host }
     }
 }
 
@@ -77,6 +87,8 @@ pub struct Registration<'a> {
     /// `HOST:PORT`, normalised (see [`crate::protocol::Address::normalized`]).
     pub address: &'a str,
     pub heartbeat_ms: Option<u64>,
+    /// The host serving the group (`HOST:PORT`, normalised), when it heartbeats for it.
+    pub host: Option<&'a str>,
     pub key: Option<&'a PublicKey>,
     /// The IP address the registration came from, as ZeroMQ saw it.
     pub from: Option<&'a str>,
@@ -119,12 +131,23 @@ pub enum Refused {
          directory with --probe-any-host"
     )]
     ProbeElsewhere { host: String, from: String },
+    #[error("a group's host must be on the group's own IP: {group} names {host}")]
+    HostElsewhere { group: String, host: String },
+    #[error("a group that names its host heartbeats: send heartbeat_ms with host")]
+    HostWithoutHeartbeat,
 }
 
 #[derive(Debug, Default)]
 pub struct Registry {
     /// In the order the addresses first registered.
     entries: Vec<Entry>,
+    /// Where each address's entry is.
+    by_address: HashMap<String, usize>,
+    /// The entries of each name (the seed lets a name be registered at
+    /// several addresses).
+    by_name: HashMap<String, Vec<usize>>,
+    /// When each host was last heard from.
+    hosts: HashMap<String, Instant>,
     admission: Admission,
 }
 
@@ -135,14 +158,30 @@ impl Registry {
         let entries = saved
             .into_iter()
             .map(|saved| Entry {
-                liveness: liveness(saved.heartbeat_ms, None),
+                liveness: liveness(saved.heartbeat_ms, saved.host, None),
                 key: saved.key.and_then(|key| PublicKey::parse(&key).ok()),
                 last_alive: Instant::now(),
                 address: saved.address,
                 name: saved.name,
             })
             .collect();
-        Registry { entries, admission }
+        let mut registry = Registry { entries, admission, ..Registry::default() };
+        registry.reindex();
+        registry
+    }
+
+    /// Rebuilds the look-ups from the entries.
+    fn reindex(&mut self) {
+        self.by_address.clear();
+        self.by_name.clear();
+        for (index, entry) in self.entries.iter().enumerate() {
+            self.by_address.insert(entry.address.clone(), index);
+            self.by_name.entry(entry.name.clone()).or_default().push(index);
+        }
+    }
+
+    fn entry(&self, address: &str) -> Option<&Entry> {
+        self.by_address.get(address).map(|index| &self.entries[*index])
     }
 
     /// What a registration would change on disk: the registration to save
@@ -154,12 +193,13 @@ impl Registry {
             return Err(Refused::BadName(registration.name.len()));
         }
         self.check_probe_host(registration)?;
+        check_host(registration)?;
         let other_owner = |entry: &Entry| entry.key.clone().filter(|owner| Some(owner) != registration.key);
-        let same_name = self.entries.iter().filter(|entry| entry.name == registration.name);
+        let same_name = self.by_name.get(registration.name).into_iter().flatten().map(|index| &self.entries[*index]);
         if let Some(owner) = same_name.filter_map(other_owner).next() {
             return Err(Refused::NameTaken { name: registration.name.to_owned(), owner });
         }
-        let existing = self.entries.iter().find(|entry| entry.address == registration.address);
+        let existing = self.entry(registration.address);
         if let Some(owner) = existing.and_then(other_owner) {
             return Err(Refused::AddressTaken { address: registration.address.to_owned(), owner });
         }
@@ -168,6 +208,7 @@ impl Registry {
             name: registration.name.to_owned(),
             heartbeat_ms: registration.heartbeat_ms.map(|ms| clamp_heartbeat(ms).as_millis() as u64),
             key: registration.key.map(|key| key.as_str().to_owned()),
+            host: registration.host.map(str::to_owned),
         };
         match existing {
             Some(entry) if entry.saved() == wanted => Ok(None),
@@ -196,23 +237,39 @@ impl Registry {
     /// Records a registration heard `now` (saved first, when
     /// [`Registry::change`] said so).
     pub fn register(&mut self, registration: &Registration, now: Instant) {
-        let liveness = liveness(registration.heartbeat_ms, Some(now));
-        let (name, key) = (registration.name.to_owned(), registration.key.cloned());
-        match self.entries.iter_mut().find(|entry| entry.address == registration.address) {
-            Some(entry) => {
-                entry.name = name;
-                entry.liveness = liveness;
-                entry.key = key;
-                entry.last_alive = now;
-            }
-            None => self.entries.push(Entry {
-                address: registration.address.to_owned(),
-                name,
-                liveness,
-                key,
-                last_alive: now,
-            }),
+        let host = registration.host.map(str::to_owned);
+        if let Some(host) = &host {
+            self.hosts.insert(host.clone(), now);
         }
+        let liveness = liveness(registration.heartbeat_ms, host, Some(now));
+        let (name, key) = (registration.name.to_owned(), registration.key.cloned());
+        let index = match self.by_address.get(registration.address) {
+            Some(&index) => index,
+            None => {
+                self.entries.push(Entry {
+                    address: registration.address.to_owned(),
+                    name: name.clone(),
+                    liveness: liveness.clone(),
+                    key: key.clone(),
+                    last_alive: now,
+                });
+                let index = self.entries.len() - 1;
+                self.by_address.insert(registration.address.to_owned(), index);
+                self.by_name.entry(name.clone()).or_default().push(index);
+                index
+            }
+        };
+        let entry = &mut self.entries[index];
+        if entry.name != name {
+            if let Some(named) = self.by_name.get_mut(&entry.name) {
+                named.retain(|other| *other != index);
+            }
+            self.by_name.entry(name.clone()).or_default().push(index);
+        }
+        entry.name = name;
+        entry.liveness = liveness;
+        entry.key = key;
+        entry.last_alive = now;
     }
 
     /// The living groups as the seed lists them: `"NAME - IP:PORT"`; with
@@ -224,7 +281,7 @@ impl Registry {
         };
         self.entries
             .iter()
-            .filter(|entry| entry.is_alive(now))
+            .filter(|entry| entry.is_alive(now, &self.hosts))
             .map(|entry| group_list_entry(&entry.name, &address(entry)))
             .collect()
     }
@@ -241,7 +298,8 @@ impl Registry {
     /// Records a probe's outcome at `now`; `true` when it changed the
     /// group's state.
     pub fn probed(&mut self, address: &str, answering: bool, now: Instant) -> bool {
-        let Some(entry) = self.entries.iter_mut().find(|entry| entry.address == address) else { return false };
+        let Some(&index) = self.by_address.get(address) else { return false };
+        let entry = &mut self.entries[index];
         if answering {
             entry.last_alive = now;
         }
@@ -256,21 +314,47 @@ impl Registry {
 
     /// The addresses of groups silent for [`FORGET_AFTER`] at `now`.
     pub fn long_dead(&self, now: Instant) -> Vec<String> {
-        let dead =
-            |entry: &&Entry| !entry.is_alive(now) && now.saturating_duration_since(entry.last_alive) >= FORGET_AFTER;
+        let dead = |entry: &&Entry| {
+            !entry.is_alive(now, &self.hosts) && now.saturating_duration_since(entry.last_alive) >= FORGET_AFTER
+        };
         self.entries.iter().filter(dead).map(|entry| entry.address.clone()).collect()
     }
 
     /// Forgets the group at `address` (removed from disk first).
     pub fn forget(&mut self, address: &str) {
         self.entries.retain(|entry| entry.address != address);
+        self.reindex();
+        let hosts: std::collections::HashSet<&str> = self
+            .entries
+            .iter()
+            .filter_map(|entry| match &entry.liveness {
+                Liveness::Hosted { host, .. } => Some(host.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.hosts.retain(|host, _| hosts.contains(host.as_str()));
     }
 }
 
-fn liveness(heartbeat_ms: Option<u64>, heard: Option<Instant>) -> Liveness {
-    match heartbeat_ms {
-        Some(ms) => Liveness::Heartbeat { every: clamp_heartbeat(ms), last_heard: heard },
-        None => Liveness::Probed { answering: heard.is_some() },
+/// A group may name as its host only a server on its own IP, so that its
+/// liveness cannot be tied to some other machine's.
+fn check_host(registration: &Registration) -> Result<(), Refused> {
+    let Some(host) = registration.host else { return Ok(()) };
+    if registration.heartbeat_ms.is_none() {
+        return Err(Refused::HostWithoutHeartbeat);
+    }
+    let ip = |address: &str| address.rsplit_once(':').map_or("", |(ip, _)| ip).to_owned();
+    if ip(host) != ip(registration.address) {
+        return Err(Refused::HostElsewhere { group: registration.address.to_owned(), host: host.to_owned() });
+    }
+    Ok(())
+}
+
+fn liveness(heartbeat_ms: Option<u64>, host: Option<String>, heard: Option<Instant>) -> Liveness {
+    match (heartbeat_ms, host) {
+        (Some(ms), Some(host)) => Liveness::Hosted { host, every: clamp_heartbeat(ms) },
+        (Some(ms), None) => Liveness::Heartbeat { every: clamp_heartbeat(ms), last_heard: heard },
+        (None, _) => Liveness::Probed { answering: heard.is_some() },
     }
 }
 
@@ -284,7 +368,7 @@ mod tests {
     use crate::keys::KeyPair;
 
     fn plain<'a>(name: &'a str, address: &'a str, heartbeat_ms: Option<u64>) -> Registration<'a> {
-        Registration { name, address, heartbeat_ms, key: None, from: None }
+        Registration { name, address, heartbeat_ms, host: None, key: None, from: None }
     }
 
     #[test]
@@ -307,6 +391,7 @@ mod tests {
             name: "g",
             address: "10.0.0.5:5560",
             heartbeat_ms,
+            host: None,
             key: None,
             from: Some(from),
         };
@@ -333,8 +418,13 @@ mod tests {
         let mut registry = Registry::default();
         let now = Instant::now();
         let change = registry.change(&plain("a", "h:1", Some(2000))).unwrap().expect("a new address is saved");
-        let expected =
-            SavedRegistration { address: "h:1".into(), name: "a".into(), heartbeat_ms: Some(2000), key: None };
+        let expected = SavedRegistration {
+            address: "h:1".into(),
+            name: "a".into(),
+            heartbeat_ms: Some(2000),
+            key: None,
+            host: None,
+        };
         assert_eq!(change, expected);
         assert!(registry.list(now, false).is_empty(), "nothing changed yet");
         assert!(registry.change(&plain("a", "h:1", Some(2000))).unwrap().is_some(), "still to save until registered");
@@ -349,8 +439,14 @@ mod tests {
         let mut registry = Registry::default();
         let now = Instant::now();
         let (owner, thief) = (KeyPair::generate().unwrap().public, KeyPair::generate().unwrap().public);
-        let keyed =
-            |name, address, key| Registration { name, address, heartbeat_ms: Some(2000), key: Some(key), from: None };
+        let keyed = |name, address, key| Registration {
+            name,
+            address,
+            heartbeat_ms: Some(2000),
+            host: None,
+            key: Some(key),
+            from: None,
+        };
         registry.register(&keyed("ops", "h:1", &owner), now);
         let refused = registry.change(&keyed("ops", "h:9", &thief)).unwrap_err();
         assert_eq!(refused, Refused::NameTaken { name: "ops".into(), owner: owner.clone() });
@@ -408,8 +504,14 @@ mod tests {
     #[test]
     fn restored_groups_wait_to_be_heard_from() {
         let saved = vec![
-            SavedRegistration { address: "h:1".into(), name: "seed".into(), heartbeat_ms: None, key: None },
-            SavedRegistration { address: "h:2".into(), name: "huddle".into(), heartbeat_ms: Some(2000), key: None },
+            SavedRegistration { address: "h:1".into(), name: "seed".into(), heartbeat_ms: None, key: None, host: None },
+            SavedRegistration {
+                address: "h:2".into(),
+                name: "huddle".into(),
+                heartbeat_ms: Some(2000),
+                key: None,
+                host: None,
+            },
         ];
         let mut registry = Registry::restore(saved, Admission::default());
         let now = Instant::now();
@@ -418,5 +520,50 @@ mod tests {
         registry.probed("h:1", true, now);
         registry.register(&plain("huddle", "h:2", Some(2000)), now);
         assert_eq!(registry.list(now, false), ["seed - h:1", "huddle - h:2"]);
+    }
+
+    #[test]
+    fn a_hosts_groups_live_while_any_registration_names_the_host() {
+        let mut registry = Registry::default();
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        let hosted = |name, address| Registration {
+            name,
+            address,
+            heartbeat_ms: Some(2000),
+            host: Some("h:5599"),
+            key: None,
+            from: None,
+        };
+        registry.register(&hosted("a", "h:1"), start);
+        registry.register(&hosted("b", "h:2"), start);
+        // Only "a" is heard from again: "b" lives on through the host.
+        registry.register(&hosted("a", "h:1"), start + 5 * second);
+        assert_eq!(registry.list(start + 10 * second, false), ["a - h:1", "b - h:2"]);
+        assert!(registry.list(start + 12 * second, false).is_empty(), "the host went silent: all its groups go");
+        assert!(registry.change(&hosted("b", "h:2")).unwrap().is_none(), "a heartbeat saves nothing");
+        let elsewhere = Registration { host: Some("other:5599"), ..hosted("c", "h:3") };
+        assert!(matches!(registry.change(&elsewhere), Err(Refused::HostElsewhere { .. })));
+        let silent = Registration { heartbeat_ms: None, ..hosted("c", "h:3") };
+        assert_eq!(registry.change(&silent), Err(Refused::HostWithoutHeartbeat));
+    }
+
+    #[test]
+    fn a_renamed_address_is_found_by_its_new_name_only() {
+        let mut registry = Registry::default();
+        let now = Instant::now();
+        let owner = KeyPair::generate().unwrap().public;
+        let keyed = |name, address| Registration {
+            name,
+            address,
+            heartbeat_ms: Some(2000),
+            host: None,
+            key: Some(&owner),
+            from: None,
+        };
+        registry.register(&keyed("old", "h:1"), now);
+        registry.register(&keyed("new", "h:1"), now);
+        assert!(registry.change(&plain("old", "h:2", Some(2000))).is_ok(), "the old name is free");
+        assert!(matches!(registry.change(&plain("new", "h:2", Some(2000))), Err(Refused::NameTaken { .. })));
     }
 }

@@ -188,15 +188,18 @@ fn answer(
     now: Instant,
 ) -> ReplyFrames {
     let reply = match envelope.take_body().and_then(|body| decode::<DirectoryRequest>(&body)) {
-        Ok(DirectoryRequest::Register { group_name, ip_port, heartbeat_ms }) => {
+        Ok(DirectoryRequest::Register { group_name, ip_port, heartbeat_ms, host }) => {
             let key = envelope.peer.user_id.as_deref().and_then(|key| PublicKey::parse(key).ok());
             // One spelling per address: `127.000.0.1:5560` is `127.0.0.1:5560`.
-            let address = Address::parse(&ip_port).map(|address| address.normalized().host_port());
-            let registered = address.map_err(NotRegistered::from).and_then(|address| {
+            let normalized = |address: &str| Address::parse(address).map(|address| address.normalized().host_port());
+            let address =
+                normalized(&ip_port).and_then(|address| Ok((address, host.as_deref().map(normalized).transpose()?)));
+            let registered = address.map_err(NotRegistered::from).and_then(|(address, host)| {
                 let registration = Registration {
                     name: &group_name,
                     address: &address,
                     heartbeat_ms,
+                    host: host.as_deref(),
                     key: key.as_ref(),
                     from: envelope.peer.address.as_deref(),
                 };

@@ -377,8 +377,13 @@ impl RunningGroup {
         let stop = shutdown.clone();
         if let Some(directory) = config.directory.clone() {
             let keys = config.security.keys().map(|keys| std::sync::Arc::new(keys.clone()));
-            let registration =
-                registration::Registration { name: config.name.clone(), address: address.clone(), directory, keys };
+            let registration = registration::Registration {
+                name: config.name.clone(),
+                address: address.clone(),
+                directory,
+                keys,
+                host: None,
+            };
             registration::start(context.clone(), registration, shutdown);
         }
         let server = std::thread::Builder::new()

@@ -178,7 +178,14 @@ impl Host {
         };
         if let Some(directory) = self.config.directory.clone() {
             let keys = security.keys().map(|keys| Arc::new(keys.clone()));
-            self.registrar.add(Registration { name: entry.name.clone(), address: address.clone(), directory, keys });
+            let host = Some(self.config.control.host_port());
+            self.registrar.add(Registration {
+                name: entry.name.clone(),
+                address: address.clone(),
+                directory,
+                keys,
+                host,
+            });
         }
         info!(group = %entry.name, %address, data = %entry.dir.display(), "group serving");
         self.ports.push(entry.port);

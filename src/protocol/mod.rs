@@ -144,6 +144,12 @@ pub enum DirectoryRequest {
         /// groups register once) the directory probes the group instead.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         heartbeat_ms: Option<u64>,
+        /// huddle: the `huddle host` serving the group (its control
+        /// `IP:PORT`, on the group's IP). The group lives while any
+        /// registration naming that host is heard, so a host heartbeats
+        /// for all its groups at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     #[serde(rename = "get_group_list")]
     GroupList {
@@ -416,8 +422,12 @@ mod tests {
         assert_eq!(encode(&join), br#"{"action": "joinGroup", "user_uuid": "u"}"#);
         let get = GroupRequest::Get(GetMessages { user_uuid: "u".into(), ..GetMessages::default() });
         assert_eq!(encode(&get), br#"{"action": "getMessage", "user_uuid": "u", "timestamp": null}"#);
-        let register =
-            DirectoryRequest::Register { group_name: "g".into(), ip_port: "1.2.3.4:5".into(), heartbeat_ms: None };
+        let register = DirectoryRequest::Register {
+            group_name: "g".into(),
+            ip_port: "1.2.3.4:5".into(),
+            heartbeat_ms: None,
+            host: None,
+        };
         assert_eq!(encode(&register), br#"{"action": "register", "group_name": "g", "ip_port": "1.2.3.4:5"}"#);
     }
 

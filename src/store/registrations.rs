@@ -18,6 +18,8 @@ pub struct SavedRegistration {
     pub heartbeat_ms: Option<u64>,
     /// The key the group registered with, over CURVE (Z85).
     pub key: Option<String>,
+    /// The host that heartbeats for the group (`HOST:PORT`).
+    pub host: Option<String>,
 }
 
 /// Each entry brings the database from the version of its index to the next.
@@ -32,6 +34,8 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 2: the key each group registered with, over CURVE.
     "ALTER TABLE registrations ADD COLUMN key TEXT;",
+    // 3: the host that heartbeats for a hosted group.
+    "ALTER TABLE registrations ADD COLUMN host TEXT;",
 ];
 
 /// The directory's durable registrations.
@@ -67,14 +71,16 @@ impl SqliteRegistrations {
 
 impl RegistrationStore for SqliteRegistrations {
     fn load(&self) -> Result<Vec<SavedRegistration>, StoreError> {
-        let mut statement =
-            self.connection.prepare("SELECT address, name, heartbeat_ms, key FROM registrations ORDER BY position")?;
+        let mut statement = self
+            .connection
+            .prepare("SELECT address, name, heartbeat_ms, key, host FROM registrations ORDER BY position")?;
         let rows = statement.query_map([], |row| {
             Ok(SavedRegistration {
                 address: row.get(0)?,
                 name: row.get(1)?,
                 heartbeat_ms: row.get::<_, Option<i64>>(2)?.map(|ms| ms as u64),
                 key: row.get(3)?,
+                host: row.get(4)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -82,12 +88,13 @@ impl RegistrationStore for SqliteRegistrations {
 
     fn save(&mut self, registration: &SavedRegistration) -> Result<(), StoreError> {
         let mut statement = self.connection.prepare_cached(
-            "INSERT INTO registrations (address, name, heartbeat_ms, key) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO registrations (address, name, heartbeat_ms, key, host) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (address) DO UPDATE SET
-                 name = excluded.name, heartbeat_ms = excluded.heartbeat_ms, key = excluded.key",
+                 name = excluded.name, heartbeat_ms = excluded.heartbeat_ms, key = excluded.key, host = excluded.host",
         )?;
         let heartbeat_ms = registration.heartbeat_ms.map(|ms| ms as i64);
-        statement.execute(params![registration.address, registration.name, heartbeat_ms, registration.key])?;
+        let SavedRegistration { address, name, key, host, .. } = registration;
+        statement.execute(params![address, name, heartbeat_ms, key, host])?;
         Ok(())
     }
 
@@ -109,6 +116,7 @@ mod tests {
             name: name.into(),
             heartbeat_ms,
             key: heartbeat_ms.map(|_| "k".repeat(40)),
+            host: heartbeat_ms.map(|_| "h:5599".to_owned()),
         };
         {
             let mut store = SqliteRegistrations::open(dir.path()).unwrap();
@@ -131,7 +139,8 @@ mod tests {
             .unwrap();
         drop(old);
         let store = SqliteRegistrations::open(dir.path()).unwrap();
-        let expected = SavedRegistration { address: "h:1".into(), name: "seed".into(), heartbeat_ms: None, key: None };
+        let expected =
+            SavedRegistration { address: "h:1".into(), name: "seed".into(), heartbeat_ms: None, key: None, host: None };
         assert_eq!(store.load().unwrap(), [expected]);
     }
 }
