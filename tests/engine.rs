@@ -402,7 +402,8 @@ fn one_key_holds_no_more_than_its_share_of_connections() {
 }
 
 /// A service on many listeners: `open` opens another and answers its
-/// address; anything else is answered with the listener it came through.
+/// address, `close N` closes listener N; anything else is answered with the
+/// listener it came through.
 struct Opener;
 
 impl huddle::zmtp::MultiService for Opener {
@@ -418,6 +419,10 @@ impl huddle::zmtp::MultiService for Opener {
                     Ok(body) if body == b"open" => {
                         let (index, address) = binder.bind("127.0.0.1:0", RouterOptions::default()).unwrap();
                         format!("{index} {address}")
+                    }
+                    Ok(body) if body.starts_with(b"close ") => {
+                        binder.close(String::from_utf8_lossy(&body[6..]).parse().unwrap());
+                        "closed".to_owned()
                     }
                     _ => format!("through {listener}"),
                 };
@@ -452,6 +457,17 @@ fn one_loop_serves_listeners_opened_while_it_runs() {
     assert_eq!(reply(&other), [b"through 1".to_vec()]);
     control.send("hello", 0).unwrap();
     assert_eq!(reply(&control), [b"through 0".to_vec()], "each reply goes back through its own listener");
+
+    // Closing a listener ends its connections and takes no new ones; the
+    // others serve on.
+    let socket_address = address.rsplit_once('@').map_or(address, |(_, at)| at);
+    let mut held = Client::connect(socket_address.parse().unwrap(), None, DEADLINE).unwrap();
+    control.send("close 1", 0).unwrap();
+    assert_eq!(reply(&control), [b"closed".to_vec()]);
+    assert!(held.recv().is_err(), "the connection through the closed listener is closed");
+    assert!(std::net::TcpStream::connect(socket_address).is_err(), "nothing listens there any more");
+    control.send("hello", 0).unwrap();
+    assert_eq!(reply(&control), [b"through 0".to_vec()]);
     shutdown.trigger();
     thread.join().unwrap().unwrap();
 }

@@ -40,7 +40,8 @@ fn listener_token(index: usize) -> Token {
 
 /// One listening socket and what its connections speak.
 struct Listening {
-    listener: TcpListener,
+    /// `None` once closed (its index is never given to another listener).
+    listener: Option<TcpListener>,
     policy: Policy,
 }
 
@@ -60,13 +61,15 @@ pub trait MultiService {
 pub struct Binder<'a> {
     poll: &'a Poll,
     listeners: &'a mut Vec<Listening>,
+    /// Listeners closed this turn, whose connections the loop then closes.
+    closed: Vec<usize>,
 }
 
 impl<'a> Binder<'a> {
     /// Opens listeners on `server` before it serves.
     pub fn of(server: &'a mut Server) -> Binder<'a> {
         let Server { poll, listeners, .. } = server;
-        Binder { poll, listeners }
+        Binder { poll, listeners, closed: Vec::new() }
     }
 
     /// Listens on `endpoint` with `options`, from the next turn on: the new
@@ -75,13 +78,23 @@ impl<'a> Binder<'a> {
         let (mut listener, policy) = super::listen(endpoint, options)?;
         let index = self.listeners.len();
         self.poll.registry().register(&mut listener, listener_token(index), Interest::READABLE)?;
-        self.listeners.push(Listening { listener, policy });
+        self.listeners.push(Listening { listener: Some(listener), policy });
         Ok((index, local_address(&self.listeners[index])?))
+    }
+
+    /// Stops listening on listener `index` and, after this turn's replies,
+    /// closes every connection that came through it.
+    pub fn close(&mut self, index: usize) {
+        if let Some(mut listener) = self.listeners.get_mut(index).and_then(|listening| listening.listener.take()) {
+            let _ = self.poll.registry().deregister(&mut listener);
+            self.closed.push(index);
+        }
     }
 }
 
 fn local_address(listening: &Listening) -> io::Result<Address> {
-    let local = listening.listener.local_addr()?;
+    let listener = listening.listener.as_ref().ok_or_else(|| io::Error::other("the listener is closed"))?;
+    let local = listener.local_addr()?;
     let key = listening.policy.curve.map(|(public, _)| crate::keys::PublicKey::from_bytes(&public));
     Ok(Address { host: local.ip().to_string(), port: local.port(), key })
 }
@@ -176,7 +189,7 @@ impl Server {
         poll.registry().register(&mut listener, listener_token(0), Interest::READABLE)?;
         Ok(Server {
             poll,
-            listeners: vec![Listening { listener, policy }],
+            listeners: vec![Listening { listener: Some(listener), policy }],
             limits,
             peers: Slab::new(),
             routes: HashMap::new(),
@@ -244,9 +257,11 @@ impl Server {
             self.expire_handshakes();
             let batch = self.read_listed(max_batch);
             if !batch.is_empty() {
-                let mut binder = Binder { poll: &self.poll, listeners: &mut self.listeners };
+                let mut binder = Binder { poll: &self.poll, listeners: &mut self.listeners, closed: Vec::new() };
                 let replies = service.handle_batch(batch, &mut binder);
+                let closed = binder.closed;
                 self.route_all(replies);
+                self.close_connections_of(&closed);
             }
             if service.wake_at().is_some_and(|at| at <= Instant::now()) {
                 let frames = service.wake();
@@ -282,7 +297,8 @@ impl Server {
 
     fn accept(&mut self, listener: usize) {
         loop {
-            let (mut stream, address) = match self.listeners[listener].listener.accept() {
+            let Some(listening) = self.listeners[listener].listener.as_ref() else { return };
+            let (mut stream, address) = match listening.accept() {
                 Ok(accepted) => accepted,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -491,6 +507,20 @@ impl Server {
             if peer.connection.is_closing() && peer.connection.queued() == 0 {
                 self.close(key);
             }
+        }
+    }
+
+    /// Closes the connections that came through `listeners` (closed ones),
+    /// once what is queued for them is written or cannot be.
+    fn close_connections_of(&mut self, listeners: &[usize]) {
+        if listeners.is_empty() {
+            return;
+        }
+        let keys: Vec<usize> =
+            self.peers.iter().filter(|(_, peer)| listeners.contains(&peer.listener)).map(|(key, _)| key).collect();
+        for key in keys {
+            let _ = write(&mut self.peers[key]);
+            self.close(key);
         }
     }
 
