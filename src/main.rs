@@ -214,6 +214,9 @@ enum Command {
     Create {
         /// The new group's name.
         name: String,
+        /// Only you (its owner) and those you /invite may use it.
+        #[arg(long)]
+        private: bool,
         #[command(flatten)]
         flags: ScriptFlags,
     },
@@ -717,9 +720,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             host.run()?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Create { name, flags } => {
+        Command::Create { name, private, flags } => {
             let host = Address::parse(&flags.user.host)?;
-            flags.run(|client, directory, out| commands::create(client, directory, &host, &name, out))
+            flags.run(|client, directory, out| commands::create(client, directory, &host, (&name, private), out))
         }
         Command::Watch { group, backlog, flags } => {
             flags.run(|client, directory, out| commands::watch(client, directory, &group, backlog, out))

@@ -82,3 +82,55 @@ fn a_host_creates_groups_that_the_seeds_client_uses_and_keeps_them_across_kill_9
         assert!(history.contains(text), "{address}: {history}");
     }
 }
+
+/// The user id `huddle` uses in `home`, made on first use.
+fn user_id(home: &Path, directory: &str) -> String {
+    run_huddle(home, &["user", "--directory", directory], "/whoami\n");
+    std::fs::read_to_string(home.join("config/huddle/user-id")).unwrap().trim().to_owned()
+}
+
+#[test]
+fn a_groups_creator_owns_it_invites_removes_and_deletes() {
+    let (owner, other) = (home(), home());
+    let directory = start_directory(owner.path());
+    let d = directory.address.as_str();
+    let first_port = huddle::bench::host::free_ports(10).unwrap();
+    let host = start_server(host_command(owner.path(), d, first_port));
+    let h = host.address.as_str();
+    let output =
+        run_huddle(owner.path(), &["create", "secret", "--private", "--host", h, "--directory", d, "--json"], "");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let secret = reply["address"].as_str().unwrap().to_owned();
+    let other_id = user_id(other.path(), d);
+    let stranger = Peer::req(&secret);
+    let refused = stranger.ask_str(&seed::join(&other_id));
+    assert!(refused.contains("this group is private"), "{refused}");
+
+    // Only the owner may let someone in; then they are in.
+    let chat = |home: &Path, script: &str| {
+        let output = run_huddle(home, &["user", "--directory", d, "--host", h], script);
+        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (_, errors) = chat(other.path(), &format!("/join {secret}\n/invite {other_id}\n"));
+    assert!(errors.contains("join it by its name") || errors.contains("private"), "{errors}");
+    let (said, errors) = chat(owner.path(), &format!("/join secret\n/invite {other_id}\n"));
+    assert!(said.contains(&format!("invited {other_id} to secret")), "{said}\n{errors}");
+    assert_eq!(stranger.ask_str(&seed::join(&other_id)), seed::SUCCESS);
+    assert_eq!(stranger.ask_str(&seed::send(&other_id, "hello")), seed::SUCCESS);
+    let (_, errors) = chat(other.path(), "/join secret\n/remove nobody\n/delete secret\n");
+    assert!(errors.contains("only the owner of secret"), "{errors}");
+
+    // Removed, they are out; deleted, the group is gone for everyone.
+    let (said, errors) = chat(owner.path(), &format!("/join secret\n/remove {other_id}\n"));
+    assert!(said.contains(&format!("removed {other_id} from secret")), "{said}\n{errors}");
+    assert!(stranger.ask_str(&seed::send(&other_id, "still here?")).contains("private"));
+    let (said, errors) = chat(owner.path(), "/delete secret\n");
+    assert!(said.contains("deleted secret"), "{said}\n{errors}");
+    let port = secret.rsplit(':').next().unwrap();
+    assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(), "nothing listens there");
+    let lister = Peer::req(d);
+    common::eventually("unlisted", || !lister.ask_str(&seed::group_list("u")).contains("secret"));
+    let folders = owner.path().join("data/huddle/host/groups");
+    assert!(folders.exists() && !folders.join("secret").exists(), "its folder is gone");
+}

@@ -128,7 +128,7 @@ pub fn measure(bench: &HostBench) -> io::Result<HostCosts> {
     let mut groups = Vec::with_capacity(bench.groups);
     for n in 0..bench.groups {
         let started = Instant::now();
-        groups.push(client.create_group(&address, &format!("group-{n}")).map_err(io::Error::other)?);
+        groups.push(client.create_group(&address, &format!("group-{n}"), false).map_err(io::Error::other)?);
         latency.saturating_record(started.elapsed().as_micros().max(1) as u64);
     }
     let rss = watched.rss_kib().unwrap_or(0);
@@ -263,10 +263,12 @@ fn lone_group(duration: Duration) -> io::Result<Vec<super::Report>> {
     })
 }
 
-/// The first of `count` ports in a row on loopback that nothing listens on.
+/// The first of `count` ports in a row on loopback that nothing listens on,
+/// searched from a random place (so that two callers at once, tests in
+/// parallel, seldom pick the same ports).
 pub fn free_ports(count: usize) -> io::Result<u16> {
     let count = u16::try_from(count).map_err(|_| io::Error::other("too many groups for one host's ports"))?;
-    let mut first = 20_000u16;
+    let mut first = 20_000 + fastrand::u16(0..=30_000u16.saturating_sub(count));
     while first.checked_add(count).is_some_and(|end| end < 60_000) {
         match (first..first + count).find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_err()) {
             None => return Ok(first),

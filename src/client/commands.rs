@@ -89,16 +89,17 @@ pub fn groups<W: Write>(client: &mut Client, directory: &Address, out: &mut Outp
     Ok(())
 }
 
-/// `huddle create NAME`: asks a host for a new group.
+/// `huddle create NAME [--private]`: asks a host for a new group.
 pub fn create<W: Write>(
     client: &mut Client,
     directory: &Address,
     host: &Address,
-    name: &str,
+    (name, private): (&str, bool),
     out: &mut Output<W>,
 ) -> Result<(), CommandError> {
-    let address = client.create_unlisted(directory, host, name)?;
-    out.line(format!("created {name} at {address}"), json!({"name": name, "address": address.to_string()}))?;
+    let address = client.create_unlisted(directory, host, name, private)?;
+    let json = json!({"name": name, "address": address.to_string(), "private": private});
+    out.line(format!("created {name} at {address}"), json)?;
     Ok(())
 }
 

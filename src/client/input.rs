@@ -16,6 +16,10 @@ use std::sync::{Arc, Mutex};
 /// Words the editor completes at the start of a line.
 const COMMANDS: &[&str] = &[
     "/create",
+    "/invite",
+    "/remove",
+    "/delete",
+    "/whoami",
     "/nick",
     "/join",
     "/leave",

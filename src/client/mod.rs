@@ -78,6 +78,11 @@ impl Client {
         &self.user_uuid
     }
 
+    /// The user's key pair (what CURVE servers know them by).
+    pub fn keys(&mut self) -> Result<std::sync::Arc<crate::keys::KeyPair>, ClientError> {
+        Ok(self.requester.keys()?)
+    }
+
     /// The user's id at `address`: derived from the user's key under CURVE.
     pub fn user_for(&mut self, address: &Address) -> Result<String, ClientError> {
         match address.key {
@@ -139,23 +144,46 @@ impl Client {
 
     /// [`Client::create_group`] for a name the directory does not list yet:
     /// names are one group's per directory.
-    pub fn create_unlisted(&mut self, directory: &Address, host: &Address, name: &str) -> Result<Address, ClientError> {
+    pub fn create_unlisted(
+        &mut self,
+        directory: &Address,
+        host: &Address,
+        name: &str,
+        private: bool,
+    ) -> Result<Address, ClientError> {
         if let Some(listed) = self.group_list(directory)?.into_iter().find(|group| group.name == name) {
             return Err(ClientError::NameTaken { name: name.to_owned(), address: listed.address });
         }
-        self.create_group(host, name)
+        self.create_group(host, name, private)
     }
 
-    /// Asks the host at `host` for a new group `name`; where it is.
-    pub fn create_group(&mut self, host: &Address, name: &str) -> Result<Address, ClientError> {
+    /// Asks the host at `host` for a new group `name` (that only its
+    /// creator and those they invite may use, when `private`); where it is.
+    pub fn create_group(&mut self, host: &Address, name: &str, private: bool) -> Result<Address, ClientError> {
         let user_uuid = self.user_for(host)?;
-        let request = encode(&HostRequest::Create(CreateGroup { user_uuid, name: name.to_owned() }));
+        let request = encode(&HostRequest::Create(CreateGroup { user_uuid, name: name.to_owned(), private }));
         let reply = self.requester.request("host", host, &request)?;
         let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("host", host, &reply, error))?;
         match (reply.response, reply.address) {
             (Status::Success, Some(address)) => Address::parse(&address)
                 .map_err(|error| ClientError::bad_reply("host", host, address.as_bytes(), error)),
             (_, _) => Err(ClientError::refused(host, reply.error)),
+        }
+    }
+
+    /// What the owner of group `name` asks of its host: `change` given the
+    /// owner's user id.
+    pub fn ask_host_as_owner(
+        &mut self,
+        host: &Address,
+        change: impl FnOnce(String) -> HostRequest,
+    ) -> Result<(), ClientError> {
+        let request = encode(&change(self.user_for(host)?));
+        let reply = self.requester.request("host", host, &request)?;
+        let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("host", host, &reply, error))?;
+        match reply.response {
+            Status::Success => Ok(()),
+            _ => Err(ClientError::refused(host, reply.error)),
         }
     }
 

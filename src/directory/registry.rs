@@ -238,7 +238,9 @@ impl Registry {
     /// [`Registry::change`] said so).
     pub fn register(&mut self, registration: &Registration, now: Instant) {
         let host = registration.host.map(str::to_owned);
-        if let Some(host) = &host {
+        // Port 0 is no host: a host names it for a group it deleted, which
+        // is then never alive again.
+        if let Some(host) = host.as_ref().filter(|host| !host.ends_with(":0")) {
             self.hosts.insert(host.clone(), now);
         }
         let liveness = liveness(registration.heartbeat_ms, host, Some(now));

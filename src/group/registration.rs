@@ -54,9 +54,16 @@ impl Registration {
 /// is down costs queued messages up to a bound, not time.
 #[derive(Clone)]
 pub struct Registrar {
-    groups: Arc<std::sync::Mutex<Vec<Registration>>>,
-    /// Registers the groups added since the last wake-up at once.
+    groups: Arc<std::sync::Mutex<Registered>>,
+    /// Sends the registrations waiting in `fresh` at once.
     nudge: mpsc::Sender<()>,
+}
+
+/// What the registrar keeps listed, and what it must send at once.
+#[derive(Default)]
+struct Registered {
+    all: Vec<Registration>,
+    fresh: Vec<Registration>,
 }
 
 /// Intervals in which every group of a host is registered once.
@@ -80,7 +87,23 @@ impl Registrar {
     /// Registers `registration` now, and keeps it listed.
     pub fn add(&self, registration: Registration) {
         if let Ok(mut groups) = self.groups.lock() {
-            groups.push(registration);
+            groups.fresh.push(registration.clone());
+            groups.all.push(registration);
+        }
+        let _ = self.nudge.send(());
+    }
+
+    /// Stops keeping the group at `address` listed, and tells the directory
+    /// it is gone: registered once more naming port 0 of its host as its
+    /// host, which is never heard from, so that the directory unlists it
+    /// at once (a directory that does not know hosts keeps it, as it keeps
+    /// every dead group).
+    pub fn remove(&self, address: &Address) {
+        if let Ok(mut groups) = self.groups.lock() {
+            let Some(at) = groups.all.iter().position(|group| &group.address == address) else { return };
+            let mut gone = groups.all.remove(at);
+            gone.host = Some(Address { port: 0, ..gone.address.clone() }.host_port());
+            groups.fresh.push(gone);
         }
         let _ = self.nudge.send(());
     }
@@ -141,24 +164,23 @@ impl Connections {
 
 fn register_all(
     context: &zmq::Context,
-    groups: &std::sync::Mutex<Vec<Registration>>,
+    groups: &std::sync::Mutex<Registered>,
     nudged: &mpsc::Receiver<()>,
     shutdown: &Shutdown,
 ) {
     let mut connections = Connections::default();
-    // Groups before `known` have been registered once; the sweep is at `cursor`.
-    let (mut known, mut cursor) = (0, 0);
+    let mut cursor = 0;
     let mut next_slice = std::time::Instant::now();
     loop {
-        if let Ok(groups) = groups.lock() {
-            for group in &groups[known..] {
-                connections.register(context, group);
+        if let Ok(mut groups) = groups.lock() {
+            for group in std::mem::take(&mut groups.fresh) {
+                connections.register(context, &group);
             }
-            known = groups.len();
-            if std::time::Instant::now() >= next_slice && !groups.is_empty() {
-                for _ in 0..groups.len().div_ceil(SWEEP_INTERVALS) {
-                    cursor %= groups.len();
-                    connections.register(context, &groups[cursor]);
+            let all = &groups.all;
+            if std::time::Instant::now() >= next_slice && !all.is_empty() {
+                for _ in 0..all.len().div_ceil(SWEEP_INTERVALS) {
+                    cursor %= all.len();
+                    connections.register(context, &all[cursor]);
                     cursor += 1;
                 }
                 next_slice = std::time::Instant::now() + REGISTER_INTERVAL;

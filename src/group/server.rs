@@ -12,7 +12,7 @@ use crate::protocol::envelope::Envelope;
 use crate::protocol::{Address, GroupRequest, Push, PushEvent, Reply, WireMessage, decode, json, timestamp};
 use crate::serve::{ReplyFrames, Service};
 use crate::shutdown::Shutdown;
-use crate::store::{GroupStore, StoreConfig, StoreError, StoredMessage};
+use crate::store::{Access, GroupStore, StoreConfig, StoreError, StoredMessage};
 use crate::transport::{AllowList, RouterOptions, Security};
 use crate::zmtp;
 use std::collections::HashMap;
@@ -75,6 +75,8 @@ pub struct Group {
     /// The names members chose (`setNick`), by user: put on every message
     /// read or pushed, without a look-up per message.
     nicks: HashMap<String, String>,
+    /// Who owns the group and, when it is private, who may use it.
+    access: Access,
 }
 
 impl Group {
@@ -86,6 +88,7 @@ impl Group {
     /// The group on `store` (one of a host's), ready to serve.
     pub fn on_store(config: &GroupConfig, mut store: Box<dyn GroupStore + Send>) -> Result<Group, GroupError> {
         let nicks = store.nicks()?.into_iter().collect();
+        let access = store.access()?;
         Ok(Group {
             name: config.name.clone(),
             store,
@@ -95,6 +98,7 @@ impl Group {
             last_push: Instant::now(),
             allow: config.allow.clone().map(|allow| (allow.generation(), allow)),
             nicks,
+            access,
         })
     }
 
@@ -208,6 +212,7 @@ impl Group {
         let mut batch = Batch::new(&self.limits, &self.subscriptions, timestamp::now());
         batch.allow = self.allow.as_ref().map(|(_, allow)| allow);
         batch.nicks = Some(&self.nicks);
+        batch.access = Some(&self.access);
         let outcome = requests
             .iter()
             .any(|(_, slot)| matches!(slot, Slot::Pending(_)))
@@ -264,6 +269,44 @@ impl Group {
                 envelope.reply(reply.encode())
             })
             .collect()
+    }
+
+    /// Who owns the group and who may use it.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// Sets who may use the group (durably, before it returns); users no
+    /// longer admitted are pushed nothing more.
+    pub fn set_access(&mut self, access: Access) -> Result<(), StoreError> {
+        self.in_own_transaction(|store| store.set_access(&access))?;
+        self.subscriptions.retain_users(|user| access.admits(user));
+        self.access = access;
+        Ok(())
+    }
+
+    /// Ends `user_uuid`'s membership, as their leaving would; whether they
+    /// were a member.
+    pub fn remove_member(&mut self, user_uuid: &str) -> Result<bool, StoreError> {
+        let removed = self.in_own_transaction(|store| store.remove_member(user_uuid))?;
+        self.subscriptions.forget_user(user_uuid);
+        self.nicks.remove(user_uuid);
+        Ok(removed)
+    }
+
+    /// Runs `change` on the store in a transaction of its own, committed.
+    fn in_own_transaction<T>(
+        &mut self,
+        change: impl FnOnce(&mut dyn GroupStore) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.store.begin()?;
+        match change(self.store.as_mut()).and_then(|value| self.store.commit().map(|()| value)) {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                self.store.rollback();
+                Err(error)
+            }
+        }
     }
 
     /// A key taken off a private group's allow-list is pushed nothing more.
@@ -417,6 +460,7 @@ impl Group {
             last_push: Instant::now(),
             allow: None,
             nicks: HashMap::new(),
+            access: Access::default(),
         }
     }
 }

@@ -78,6 +78,8 @@ pub enum HostError {
 struct Hosted {
     name: String,
     address: Address,
+    /// Its folder, whose name is also its data's name in the store.
+    dir: PathBuf,
     group: Group,
 }
 
@@ -143,7 +145,7 @@ impl Host {
     }
 
     /// Opens a group's store and listener, and starts its registration.
-    fn start_group(&mut self, binder: &mut Binder, entry: catalog::Entry) -> Result<Address, HostError> {
+    fn start_group(&mut self, binder: &mut Binder, entry: catalog::Entry) -> Result<(usize, Address), HostError> {
         let security = security(self.config.curve, &entry.dir)?;
         let bind = Address { host: self.config.control.host.clone(), port: entry.port, key: None };
         let group_config = GroupConfig {
@@ -189,8 +191,22 @@ impl Host {
         }
         info!(group = %entry.name, %address, data = %entry.dir.display(), "group serving");
         self.ports.push(entry.port);
-        self.groups.insert(index, Hosted { name: entry.name, address: address.clone(), group });
-        Ok(address)
+        self.groups.insert(index, Hosted { name: entry.name, address: address.clone(), dir: entry.dir, group });
+        Ok((index, address))
+    }
+
+    /// Stops serving the group on `listener` and forgets it: unlisted, its
+    /// connections closed, its history and folder gone.
+    fn delete_group(&mut self, binder: &mut Binder, listener: usize) -> Result<(), HostError> {
+        let Some(hosted) = self.groups.remove(&listener) else { return Ok(()) };
+        binder.close(listener);
+        self.registrar.remove(&hosted.address);
+        self.ports.retain(|port| *port != hosted.address.port);
+        self.store.delete(&folder_key(&hosted.dir))?;
+        std::fs::remove_dir_all(&hosted.dir)
+            .map_err(|source| HostError::Catalog { dir: hosted.dir.display().to_string(), source })?;
+        info!(group = %hosted.name, "group deleted");
+        Ok(())
     }
 }
 

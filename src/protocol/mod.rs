@@ -50,11 +50,40 @@ pub enum HostRequest {
     /// Start a new group; the reply's `address` says where it is.
     #[serde(rename = "createGroup")]
     Create(CreateGroup),
+    /// Let `member` into a private group (its owner only).
+    #[serde(rename = "invite")]
+    Invite(MemberChange),
+    /// Take `member` off a group's allow-list and end their membership
+    /// (its owner only).
+    #[serde(rename = "remove")]
+    Remove(MemberChange),
+    /// Delete a group and its history (its owner only).
+    #[serde(rename = "deleteGroup")]
+    Delete(OwnedGroup),
 }
 
 /// `createGroup` (huddle).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateGroup {
+    pub user_uuid: String,
+    pub name: String,
+    /// Only its creator and those they invite may use it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
+}
+
+/// `invite` and `remove` (huddle): the owner `user_uuid` changes who may
+/// use group `name`. `member` is a CURVE key or a user id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberChange {
+    pub user_uuid: String,
+    pub name: String,
+    pub member: String,
+}
+
+/// `deleteGroup` (huddle).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnedGroup {
     pub user_uuid: String,
     pub name: String,
 }
@@ -363,7 +392,7 @@ impl Action for GroupRequest {
 }
 
 impl Action for HostRequest {
-    const ACTIONS: &'static [&'static str] = &["createGroup"];
+    const ACTIONS: &'static [&'static str] = &["createGroup", "invite", "remove", "deleteGroup"];
 }
 
 impl Action for DirectoryRequest {

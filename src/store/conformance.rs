@@ -14,7 +14,7 @@
 //!
 //! The checks panic on a broken promise, like any test assertion.
 
-use super::{Appended, GroupStore, History, Page, StoredMessage};
+use super::{Access, Appended, GroupStore, History, Page, StoredMessage};
 use crate::protocol::timestamp::Micros;
 
 /// Opens the store under test, on the same data at every call.
@@ -32,6 +32,7 @@ pub const ALL: &[(&str, Check)] = &[
     ("membership_is_idempotent_and_rolls_back", membership_is_idempotent_and_rolls_back),
     ("reading_stops_at_a_byte_bound", reading_stops_at_a_byte_bound),
     ("a_members_nick_is_kept_until_they_leave", a_members_nick_is_kept_until_they_leave),
+    ("access_is_kept_and_rolls_back", access_is_kept_and_rolls_back),
 ];
 
 fn in_batch<T>(store: &mut dyn GroupStore, f: impl FnOnce(&mut dyn GroupStore) -> T) -> T {
@@ -180,4 +181,27 @@ pub fn membership_is_idempotent_and_rolls_back(open: &mut Open) {
     let mut store = open();
     assert_eq!(store.member_count().unwrap(), 1);
     assert!(store.is_member("v").unwrap());
+}
+
+/// Who may use the group is kept, and a rolled-back change is gone.
+pub fn access_is_kept_and_rolls_back(open: &mut Open) {
+    let mut store = open();
+    assert_eq!(store.access().unwrap(), Access::default(), "a new group is public and owned by nobody");
+    let private = Access {
+        owner: Some("owner".into()),
+        private: true,
+        allowed: ["friend".to_owned(), "other".to_owned()].into(),
+    };
+    in_batch(store.as_mut(), |s| s.set_access(&private).unwrap());
+    store.begin().unwrap();
+    store.set_access(&Access::default()).unwrap();
+    store.rollback();
+    drop(store);
+    let mut store = open();
+    let kept = store.access().unwrap();
+    assert_eq!(kept, private);
+    assert!(kept.admits("owner") && kept.admits("friend") && !kept.admits("stranger"));
+    let fewer = Access { allowed: ["friend".to_owned()].into(), ..private };
+    in_batch(store.as_mut(), |s| s.set_access(&fewer).unwrap());
+    assert_eq!(store.access().unwrap(), fewer);
 }

@@ -125,6 +125,24 @@ pub enum Appended {
     },
 }
 
+/// Who may use a group and change who may: kept with the group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Access {
+    /// The user who created it (on a host), who alone may invite, remove
+    /// and delete; `None` for a group nobody owns (a lone group, the lobby).
+    pub owner: Option<String>,
+    /// Only the owner and the users in `allowed` may use it.
+    pub private: bool,
+    pub allowed: std::collections::BTreeSet<String>,
+}
+
+impl Access {
+    /// Whether `user_uuid` may use the group.
+    pub fn admits(&self, user_uuid: &str) -> bool {
+        !self.private || self.owner.as_deref() == Some(user_uuid) || self.allowed.contains(user_uuid)
+    }
+}
+
 /// A backend's own error, kept as the cause of a [`StoreError`].
 pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -195,6 +213,11 @@ pub trait GroupStore {
     fn latest_seq(&mut self) -> Result<u64, StoreError>;
     /// A page of the history, in seq order.
     fn messages(&mut self, page: &Page) -> Result<History, StoreError>;
+
+    /// Who may use the group.
+    fn access(&mut self) -> Result<Access, StoreError>;
+    /// Sets who may use the group.
+    fn set_access(&mut self, access: &Access) -> Result<(), StoreError>;
 }
 
 /// The stores of many groups kept together (a host's), so that one commit
@@ -209,6 +232,8 @@ pub trait GroupStore {
 pub trait HostStore {
     /// The store of group `name`, made empty when new.
     fn group(&mut self, name: &str) -> Result<Box<dyn GroupStore + Send>, StoreError>;
+    /// Forgets group `name` and everything it held.
+    fn delete(&mut self, name: &str) -> Result<(), StoreError>;
     /// Takes a lone group's data kept in `dir` (from before its group was
     /// hosted) into group `name`; `false` when `dir` holds none.
     fn import(&mut self, name: &str, dir: &Path) -> Result<bool, StoreError>;

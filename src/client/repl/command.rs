@@ -36,8 +36,19 @@ pub enum Command {
     History(Option<String>),
     /// `/nick NAME`: the name to be shown by.
     Nick(String),
-    /// `/create NAME`: a new group on the user's host.
-    Create(String),
+    /// `/create [--private] NAME`: a new group on the user's host.
+    Create {
+        name: String,
+        private: bool,
+    },
+    /// `/invite USER`: let a user (a key or an id) into the current group.
+    Invite(String),
+    /// `/remove USER`: take a user out of the current group.
+    Remove(String),
+    /// `/delete NAME`: delete a group one owns, naming it to be sure.
+    Delete(String),
+    /// `/whoami`: the user's id, and key.
+    WhoAmI,
     /// Plain text, for the current group. `first_word` names it in errors.
     Say {
         text: String,
@@ -104,7 +115,30 @@ pub fn parse(line: &str) -> Result<Option<Command>, ParseError> {
         ("/create", []) => {
             return Err(ParseError::Missing { command: "/create", what: "a name", usage: "/create NAME" });
         }
-        ("/create", _) => Command::Create(whole_name(rest_after(line, 1))?),
+        ("/create", ["--private"]) => {
+            return Err(ParseError::Missing { command: "/create", what: "a name", usage: "/create --private NAME" });
+        }
+        ("/create", ["--private", ..]) => Command::Create { name: whole_name(rest_after(line, 2))?, private: true },
+        ("/create", _) => Command::Create { name: whole_name(rest_after(line, 1))?, private: false },
+        ("/invite", [user]) => Command::Invite((*user).to_owned()),
+        ("/remove", [user]) => Command::Remove((*user).to_owned()),
+        ("/invite" | "/remove", _) => {
+            let command = if command == "/invite" { "/invite" } else { "/remove" };
+            return Err(ParseError::Missing {
+                command,
+                what: "one user",
+                usage: "/invite KEY-OR-ID (/whoami shows yours)",
+            });
+        }
+        ("/delete", []) => {
+            return Err(ParseError::Missing {
+                command: "/delete",
+                what: "the group's name, to be sure",
+                usage: "/delete NAME (for everyone, with its history)",
+            });
+        }
+        ("/delete", _) => Command::Delete(whole_name(rest_after(line, 1))?),
+        ("/whoami", []) => Command::WhoAmI,
         ("/nick", []) => {
             return Err(ParseError::Missing {
                 command: "/nick",

@@ -13,7 +13,7 @@ use super::chat::Live;
 use super::display::{self, format_message, quoted_if_spaced, show};
 use super::input::{KnownGroups, LineSource};
 use super::{Client, ClientError, NamedGroup, Since, since};
-use crate::protocol::{Address, ListedGroup};
+use crate::protocol::{Address, HostRequest, ListedGroup, MemberChange, OwnedGroup};
 use crate::transport::RequestError;
 use std::io::{self, Write};
 
@@ -24,7 +24,11 @@ commands:
   /msg GROUP TEXT                     send TEXT to another group
   /history [WHEN]                     recent messages here; WHEN: 10m, 2h, 14:05, 2026-11-25T09:00:00Z
   /nick NAME                          the name you are shown by, beside your id, in your groups
-  /create NAME                        a new group, on your host (--host, HUDDLE_HOST), joined at once
+  /create [--private] NAME            a new group, on your host (--host, HUDDLE_HOST), joined at once;
+                                      you own it; a private one admits only you and those you invite
+  /invite USER, /remove USER          let a user (their key or id) into your group here, or take them out
+  /delete NAME                        delete a group you own, with its history, for everyone
+  /whoami                             your id and key, for others to /invite
   /leave [GROUP]                      leave a group (the current one by default)
   /groups                             list the groups the directory knows
   /quit                               leave huddle (also: exit, Ctrl-D)
@@ -144,6 +148,21 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
         self.current = Some(group);
     }
 
+    /// Asks the host, as the current group's owner, to let `member` in or
+    /// out; the group's name.
+    fn change_member(
+        &mut self,
+        member: String,
+        request: fn(MemberChange) -> HostRequest,
+    ) -> Result<String, CommandError> {
+        let current = self.current.clone().ok_or(CommandError::NoCurrentGroup)?;
+        let name = current.name.ok_or(CommandError::Unnamed)?;
+        let named = name.clone();
+        self.client
+            .ask_host_as_owner(&self.host, |user_uuid| request(MemberChange { user_uuid, name: named, member }))?;
+        Ok(name)
+    }
+
     fn apply(&mut self, command: Command) -> Result<(), CommandError> {
         match command {
             Command::Quit => {}
@@ -231,14 +250,41 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                     writeln!(self.out, "{shown}")?;
                 }
             }
-            Command::Create(name) => {
-                let address = self.client.create_unlisted(&self.directory, &self.host, &name)?;
+            Command::Create { name, private } => {
+                let address = self.client.create_unlisted(&self.directory, &self.host, &name, private)?;
                 self.client.join(&address)?;
                 // Listed before the next command: /groups shows it.
                 self.client.wait_listed(&self.directory, &name, &address, std::time::Duration::from_secs(3));
                 let group = NamedGroup { name: Some(name), address };
                 writeln!(self.out, "{}", self.shown(&format!("created {group}: what you type now goes there")))?;
                 self.talk_in(group);
+            }
+            Command::Invite(member) => {
+                let name = self.change_member(member.clone(), HostRequest::Invite)?;
+                writeln!(self.out, "{}", self.shown(&format!("invited {member} to {name}")))?;
+            }
+            Command::Remove(member) => {
+                let name = self.change_member(member.clone(), HostRequest::Remove)?;
+                writeln!(self.out, "{}", self.shown(&format!("removed {member} from {name}")))?;
+            }
+            Command::Delete(name) => {
+                self.client.ask_host_as_owner(&self.host, |user_uuid| {
+                    HostRequest::Delete(OwnedGroup { user_uuid, name: name.clone() })
+                })?;
+                if self.current.as_ref().is_some_and(|current| current.name.as_deref() == Some(name.as_str())) {
+                    self.current = None;
+                }
+                writeln!(self.out, "{}", self.shown(&format!("deleted {name}, with its history")))?;
+            }
+            Command::WhoAmI => {
+                let keys = self.client.keys()?;
+                let line = format!(
+                    "you are {} on loopback; over CURVE your key is {} (id {})",
+                    self.client.user_uuid(),
+                    keys.public,
+                    keys.public.user_uuid()
+                );
+                writeln!(self.out, "{}", self.shown(&line))?;
             }
             Command::Nick(nick) => {
                 let mut groups = self.live.as_ref().map(Live::remembered).unwrap_or_default();
@@ -381,6 +427,8 @@ enum CommandError {
     Since(#[from] since::BadSince),
     #[error("you are not talking in a group: /join one first")]
     NoCurrentGroup,
+    #[error("the group you talk in was joined by its address: /join it by its name (/groups) first")]
+    Unnamed,
     #[error("you are not talking in a group, so that was not sent: /join GROUP first (/groups lists them)")]
     NotTalking,
     #[error("no group named {name:?} is listed by the directory {directory}: /groups lists them")]

@@ -20,7 +20,7 @@ use crate::keys::PublicKey;
 use crate::protocol::envelope::Peer;
 use crate::protocol::timestamp::Micros;
 use crate::protocol::{GroupRequest, Reply};
-use crate::store::{GroupStore, StoreError, StoredMessage};
+use crate::store::{Access, GroupStore, StoreError, StoredMessage};
 use crate::transport::AllowList;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -41,6 +41,8 @@ pub struct Batch<'a> {
     pub allow: Option<&'a AllowList>,
     /// The names members chose, by user, as they were before the batch.
     pub nicks: Option<&'a HashMap<String, String>>,
+    /// Who may use the group (a hosted group's owner may make it private).
+    pub access: Option<&'a Access>,
 }
 
 /// A change to the group's memory that waits for the batch's commit.
@@ -75,6 +77,7 @@ impl<'a> Batch<'a> {
             stored: Vec::new(),
             allow: None,
             nicks: None,
+            access: None,
         }
     }
 
@@ -109,6 +112,11 @@ pub fn apply(
     }
     if let Some(refusal) = claim_refused(user_uuid, peer, batch.allow) {
         return Ok(refusal);
+    }
+    if batch.access.is_some_and(|access| !access.admits(user_uuid)) {
+        return Ok(Reply::failed(format!(
+            "this group is private: ask its owner to invite you (they type /invite {user_uuid})"
+        )));
     }
     match request {
         GroupRequest::Join(request) => join::apply(store, request, batch),

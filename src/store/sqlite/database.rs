@@ -112,6 +112,22 @@ impl HostStore for SqliteDatabase {
     /// transaction, then renames the file `group.sqlite3.imported`. A copy
     /// interrupted before the rename is not made twice: a group that holds
     /// anything already is taken as copied.
+    fn delete(&mut self, name: &str) -> Result<(), StoreError> {
+        let mut shared = lock(&self.shared);
+        let transaction = shared.connection.transaction()?;
+        let id: Option<i64> =
+            transaction.query_row("SELECT id FROM groups WHERE name = ?1", [name], |row| row.get(0)).optional()?;
+        if let Some(id) = id {
+            let (first, past) = (super::message_key(id, 0), super::message_key(id + 1, 0));
+            transaction.execute("DELETE FROM messages WHERE key >= ?1 AND key < ?2", [first, past])?;
+            for table in ["members", "allowed"] {
+                transaction.execute(&format!("DELETE FROM {table} WHERE group_id = ?1"), [id])?;
+            }
+            transaction.execute("DELETE FROM groups WHERE id = ?1", [id])?;
+        }
+        Ok(transaction.commit()?)
+    }
+
     fn import(&mut self, name: &str, dir: &Path) -> Result<bool, StoreError> {
         let lone = dir.join(DATABASE_FILE);
         if !lone.exists() {

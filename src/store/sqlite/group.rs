@@ -8,7 +8,7 @@ use super::{
     message_key, seq_of,
 };
 use crate::protocol::timestamp::Micros;
-use crate::store::{Appended, GroupStore, History, Page, StoreError, StoredMessage};
+use crate::store::{Access, Appended, GroupStore, History, Page, StoreError, StoredMessage};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::MutexGuard;
@@ -255,6 +255,27 @@ impl GroupStore for SqliteStore {
 
     fn latest_seq(&mut self) -> Result<u64, StoreError> {
         Ok(self.latest_seq)
+    }
+
+    fn access(&mut self) -> Result<Access, StoreError> {
+        let shared = lock(&self.shared);
+        let (owner, private): (Option<String>, bool) = shared
+            .connection
+            .prepare_cached("SELECT owner, private FROM groups WHERE id = ?1")?
+            .query_row([self.group], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let mut statement = shared.connection.prepare_cached("SELECT user_uuid FROM allowed WHERE group_id = ?1")?;
+        let allowed = statement.query_map([self.group], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(Access { owner, private, allowed })
+    }
+
+    fn set_access(&mut self, access: &Access) -> Result<(), StoreError> {
+        let sql = "UPDATE groups SET owner = ?2, private = ?3 WHERE id = ?1";
+        self.change(sql, params![self.group, access.owner, access.private])?;
+        self.change("DELETE FROM allowed WHERE group_id = ?1", [self.group])?;
+        for user_uuid in &access.allowed {
+            self.change("INSERT INTO allowed (group_id, user_uuid) VALUES (?1, ?2)", params![self.group, user_uuid])?;
+        }
+        Ok(())
     }
 
     fn messages(&mut self, page: &Page) -> Result<History, StoreError> {

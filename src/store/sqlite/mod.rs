@@ -79,6 +79,15 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE messages_by_group RENAME TO messages;
      CREATE INDEX messages_by_time ON messages (group_id, at);
      CREATE UNIQUE INDEX messages_by_id_and_sender ON messages (msg_id, user_uuid, group_id) WHERE msg_id IS NOT NULL;",
+    // 5: a group's owner (who created it on a host), whether it is
+    // private, and who its owner let in.
+    "ALTER TABLE groups ADD COLUMN owner TEXT;
+     ALTER TABLE groups ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE allowed (
+         group_id INTEGER NOT NULL,
+         user_uuid TEXT NOT NULL,
+         PRIMARY KEY (group_id, user_uuid)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema this huddle writes, in `PRAGMA user_version`.

@@ -204,3 +204,24 @@ fn a_lone_groups_file_is_imported_once_and_set_aside() {
     lobby.commit().unwrap();
     assert!(matches!(next, Appended::New(StoredMessage { seq: 2, .. })), "{next:?}");
 }
+
+#[test]
+fn a_deleted_group_leaves_nothing_and_its_neighbours_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    host_with_a_neighbour(dir.path());
+    let mut database = SqliteDatabase::open(dir.path(), HOST_DATABASE_FILE, None).unwrap();
+    {
+        let mut doomed = database.group("doomed").unwrap();
+        doomed.begin().unwrap();
+        doomed.add_member("u", 1).unwrap();
+        doomed.append("u", "gone soon", None, 1).unwrap();
+        doomed.set_access(&crate::store::Access { owner: Some("u".into()), ..Default::default() }).unwrap();
+        doomed.commit().unwrap();
+    }
+    database.delete("doomed").unwrap();
+    let mut again = database.group("doomed").unwrap();
+    assert_eq!((again.latest_seq().unwrap(), again.member_count().unwrap()), (0, 0));
+    assert_eq!(again.access().unwrap(), crate::store::Access::default());
+    let mut neighbour = database.group("neighbour").unwrap();
+    assert_eq!((neighbour.latest_seq().unwrap(), neighbour.member_count().unwrap()), (1, 1));
+}
