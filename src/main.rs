@@ -611,19 +611,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             up::serve(up_config(up)?)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Down => match service::stop(&paths::data_dir())? {
-            Some(stopped) => {
-                println!(
-                    "huddle stopped (pid {}): directory {}, lobby {}",
-                    stopped.pid, stopped.directory, stopped.lobby
-                );
-                Ok(ExitCode::SUCCESS)
+        Command::Down => {
+            let watching = service::running(&paths::data_dir()).and_then(|running| still_watching(&running));
+            match service::stop(&paths::data_dir())? {
+                Some(stopped) => {
+                    println!(
+                        "huddle stopped (pid {}): directory {}, lobby {}",
+                        stopped.pid, stopped.directory, stopped.lobby
+                    );
+                    if let Some(watching) = watching {
+                        println!("{watching}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    println!("huddle is not running");
+                    Ok(ExitCode::SUCCESS)
+                }
             }
-            None => {
-                println!("huddle is not running");
-                Ok(ExitCode::SUCCESS)
-            }
-        },
+        }
         Command::Status => match service::running(&paths::data_dir()) {
             Some(running) => {
                 println!("{running}");
@@ -826,4 +832,21 @@ fn stop_on_signals() -> Result<Shutdown> {
 /// saw each error as it happened.
 fn session_exit_code(failures: usize, interactive: bool) -> ExitCode {
     if failures > 0 && !interactive { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Who was still connected to the running service's groups, in one line
+/// (`None` when nobody was, or the host did not say).
+fn still_watching(running: &service::Running) -> Option<String> {
+    let host = running.host()?;
+    let requester = huddle::transport::Requester::new(zmq::Context::new(), Duration::from_secs(1));
+    let watched = huddle::client::Client::new(requester, "huddle-down".into()).host_status(&host).ok()?;
+    let people: std::collections::BTreeSet<&str> =
+        watched.iter().flat_map(|group| group.users.iter().map(String::as_str)).collect();
+    if people.is_empty() {
+        return None;
+    }
+    let groups: Vec<String> =
+        watched.iter().map(|group| format!("{}: {}", group.group, group.users.join(", "))).collect();
+    let who = if people.len() == 1 { "1 person was".to_owned() } else { format!("{} people were", people.len()) };
+    Some(huddle::client::display::visible(&format!("{who} still connected: {}", groups.join("; "))).into_owned())
 }

@@ -67,9 +67,25 @@ fn up_starts_everything_joins_the_lobby_and_leaves_it_serving_until_down() {
     assert!(String::from_utf8_lossy(&status.stdout).contains(&format!("lobby {lobby}")), "{status:?}");
     let again = common::run_huddle(home.path(), &["up", "--directory", "127.0.0.1:0"], "get_group_list\n");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already running"), "{again:?}");
-    // `huddle down` stops it.
+    // `huddle down` stops it, and says who was still connected.
+    let mut watch = huddle(home.path())
+        .args(["watch", "lobby", "--directory", &directory])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = String::from_utf8_lossy(&common::run_huddle(home.path(), &["status"], "").stdout).into_owned();
+    let host = status.split("host ").nth(1).unwrap().split(',').next().unwrap().to_owned();
+    let host = huddle::protocol::Address::parse(&host).unwrap();
+    let requester = huddle::transport::Requester::new(zmq::Context::new(), std::time::Duration::from_secs(2));
+    let mut asker = huddle::client::Client::new(requester, "test".into());
+    common::eventually("the watch is connected", || asker.host_status(&host).is_ok_and(|watched| !watched.is_empty()));
     let down = common::run_huddle(home.path(), &["down"], "");
-    assert!(String::from_utf8_lossy(&down.stdout).starts_with("huddle stopped"), "{down:?}");
+    let said = String::from_utf8_lossy(&down.stdout);
+    assert!(said.starts_with("huddle stopped"), "{down:?}");
+    assert!(said.contains(&format!("1 person was still connected: lobby: {}", user.trim())), "{said}");
+    let _ = watch.kill();
+    let _ = watch.wait();
     let gone = Peer::req(&lobby);
     gone.socket_send(seed::join("u").as_bytes());
     assert!(gone.try_reply(std::time::Duration::from_millis(500)).is_none(), "the lobby stopped");

@@ -187,6 +187,17 @@ impl Client {
         }
     }
 
+    /// Who watches which of the host's groups (asked from its machine).
+    pub fn host_status(&mut self, host: &Address) -> Result<Vec<crate::protocol::Watched>, ClientError> {
+        let request = encode(&HostRequest::Status(Membership { user_uuid: self.user_for(host)? }));
+        let reply = self.requester.request("host", host, &request)?;
+        let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("host", host, &reply, error))?;
+        match reply.response {
+            Status::Success => Ok(reply.watched.unwrap_or_default()),
+            _ => Err(ClientError::refused(host, reply.error)),
+        }
+    }
+
     /// Waits, `timeout` at most, for the directory to list `name` at
     /// `address` (a group just started registers in the background);
     /// whether it did.

@@ -271,6 +271,17 @@ impl Group {
             .collect()
     }
 
+    /// The users watching the group live now, shown as `NICK (ID…)` when
+    /// they chose a nick, else by id.
+    pub fn watching(&self) -> Vec<String> {
+        let users = self.subscriptions.live_users(Instant::now());
+        let shown = |user: &str| match self.nicks.get(user) {
+            Some(nick) => format!("{nick} ({})", user.chars().take(8).collect::<String>()),
+            None => user.to_owned(),
+        };
+        users.into_iter().map(shown).collect()
+    }
+
     /// Who owns the group and who may use it.
     pub fn access(&self) -> &Access {
         &self.access

@@ -62,6 +62,13 @@ impl Subscriptions {
         self.by_route.keys()
     }
 
+    /// The users with a live subscription at `now`, each once, sorted.
+    pub fn live_users(&self, now: Instant) -> Vec<&str> {
+        let live = self.by_route.values().filter(|(_, expires)| *expires > now);
+        let users: std::collections::BTreeSet<&str> = live.map(|(user, _)| user.as_str()).collect();
+        users.into_iter().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.by_route.len()
     }

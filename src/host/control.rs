@@ -20,7 +20,7 @@ use super::{Host, catalog};
 use crate::directory::registry::MAX_NAME_BYTES;
 use crate::keys::PublicKey;
 use crate::protocol::envelope::Envelope;
-use crate::protocol::{CreateGroup, HostRequest, MemberChange, OwnedGroup, Reply, decode};
+use crate::protocol::{CreateGroup, HostRequest, MemberChange, OwnedGroup, Reply, Watched, decode};
 use crate::store::Access;
 use crate::zmtp::Binder;
 
@@ -30,6 +30,7 @@ pub(super) fn answer(host: &mut Host, binder: &mut Binder, mut envelope: Envelop
         Ok(HostRequest::Invite(request)) => invite(host, &envelope, &request),
         Ok(HostRequest::Remove(request)) => remove(host, &envelope, &request),
         Ok(HostRequest::Delete(request)) => delete(host, binder, &envelope, &request),
+        Ok(HostRequest::Status(_)) => status(host, &envelope),
         Err(error) => Err(Reply::failed(error.to_string())),
     };
     let reply = reply.unwrap_or_else(|refusal| refusal);
@@ -109,6 +110,23 @@ fn delete(host: &mut Host, binder: &mut Binder, envelope: &Envelope, request: &O
     host.delete_group(binder, listener)
         .map_err(|error| Reply::failed(format!("the group was not deleted: {error}")))?;
     Ok(Reply::success())
+}
+
+/// Who watches which group: told only to someone on the host's own machine
+/// (`huddle down` says it before it stops the host), not to the network.
+fn status(host: &Host, envelope: &Envelope) -> Answer {
+    let from = envelope.peer.address.as_deref().unwrap_or_default();
+    if !crate::transport::is_loopback(from) && from != host.config.control.host {
+        return Err(Reply::failed("who is connected is told only on the host's own machine"));
+    }
+    let mut watched: Vec<Watched> = host
+        .groups
+        .values()
+        .map(|hosted| Watched { group: hosted.name.clone(), users: hosted.group.watching() })
+        .filter(|watched| !watched.users.is_empty())
+        .collect();
+    watched.sort_by(|a, b| a.group.cmp(&b.group));
+    Ok(Reply { watched: Some(watched), ..Reply::success() })
 }
 
 /// The sender's key under CURVE, once `user_uuid` is known to be theirs;

@@ -60,6 +60,17 @@ pub enum HostRequest {
     /// Delete a group and its history (its owner only).
     #[serde(rename = "deleteGroup")]
     Delete(OwnedGroup),
+    /// Who is connected to the host's groups (asked from its own machine).
+    #[serde(rename = "hostStatus")]
+    Status(Membership),
+}
+
+/// In a `hostStatus` reply: the users watching one group live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Watched {
+    pub group: String,
+    /// Each watching user, as `NICK (ID…)` when they chose a nick.
+    pub users: Vec<String>,
 }
 
 /// `createGroup` (huddle).
@@ -261,6 +272,9 @@ pub struct Reply {
     /// huddle: in a `createGroup` reply, where the new group is (`[KEY@]IP:PORT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// huddle: in a `hostStatus` reply, who watches which group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watched: Option<Vec<Watched>>,
 }
 
 impl Reply {
@@ -273,6 +287,7 @@ impl Reply {
             ttl_ms: None,
             error: None,
             address: None,
+            watched: None,
         }
     }
 
@@ -392,7 +407,7 @@ impl Action for GroupRequest {
 }
 
 impl Action for HostRequest {
-    const ACTIONS: &'static [&'static str] = &["createGroup", "invite", "remove", "deleteGroup"];
+    const ACTIONS: &'static [&'static str] = &["createGroup", "invite", "remove", "deleteGroup", "hostStatus"];
 }
 
 impl Action for DirectoryRequest {
