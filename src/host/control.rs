@@ -31,49 +31,48 @@ pub(super) fn answer(host: &mut Host, binder: &mut Binder, mut envelope: Envelop
         Ok(HostRequest::Remove(request)) => remove(host, &envelope, &request),
         Ok(HostRequest::Delete(request)) => delete(host, binder, &envelope, &request),
         Ok(HostRequest::Status(_)) => status(host, &envelope),
-        Err(error) => Err(Reply::failed(error.to_string())),
+        Err(error) => Err(error.to_string()),
     };
-    let reply = reply.unwrap_or_else(|refusal| refusal);
+    let reply = reply.unwrap_or_else(Reply::failed);
     envelope.reply(reply.encode())
 }
 
-/// A reply, or the refusal that stopped it.
-type Answer = Result<Reply, Reply>;
+/// A reply, or why the request was refused.
+type Answer = Result<Reply, String>;
 
 fn create(host: &mut Host, binder: &mut Binder, envelope: &Envelope, request: &CreateGroup) -> Answer {
     let key = identity(envelope, &request.user_uuid)?;
     if let Some(key) = key
         && !host.config.creators.as_ref().is_none_or(|creators| creators.allows_key(&key))
     {
-        return Err(Reply::failed(format!(
+        return Err(format!(
             "your key {key} may not create groups here: ask the host's operator to add it to --creators"
-        )));
+        ));
     }
     let name = request.name.trim();
     if name.is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
-        return Err(Reply::failed(format!("a group name is 1 to {MAX_NAME_BYTES} bytes, no control characters")));
+        return Err(format!("a group name is 1 to {MAX_NAME_BYTES} bytes, no control characters"));
     }
     if host.groups.values().any(|hosted| hosted.name == name) {
-        return Err(Reply::failed(format!("this host has a group named {name:?} already: pick another name")));
+        return Err(format!("this host has a group named {name:?} already: pick another name"));
     }
     let entry = match catalog::add(&host.config.data, name, &host.config.ports, &host.ports) {
         Ok(Some(entry)) => entry,
         Ok(None) => {
             let (first, last) = (host.config.ports.start(), host.config.ports.end());
-            return Err(Reply::failed(format!(
+            return Err(format!(
                 "every port of this host ({first}-{last}) holds a group: its operator can widen --ports"
-            )));
+            ));
         }
-        Err(error) => return Err(Reply::failed(format!("the host cannot keep a new group: {error}"))),
+        Err(error) => return Err(format!("the host cannot keep a new group: {error}")),
     };
-    let (listener, address) = host
-        .start_group(binder, entry)
-        .map_err(|error| Reply::failed(format!("the group could not start: {error}")))?;
+    let (listener, address) =
+        host.start_group(binder, entry).map_err(|error| format!("the group could not start: {error}"))?;
     let access = Access { owner: Some(request.user_uuid.clone()), private: request.private, ..Access::default() };
     let hosted = host.groups.get_mut(&listener).expect("just started");
     if let Err(error) = hosted.group.set_access(access) {
         let _ = host.delete_group(binder, listener);
-        return Err(Reply::failed(format!("the group could not keep its owner: {error}")));
+        return Err(format!("the group could not keep its owner: {error}"));
     }
     Ok(Reply { address: Some(address.to_string()), ..Reply::success() })
 }
@@ -84,10 +83,10 @@ fn invite(host: &mut Host, envelope: &Envelope, request: &MemberChange) -> Answe
     let group = &mut host.groups.get_mut(&listener).expect("found above").group;
     let mut access = group.access().clone();
     if !access.private {
-        return Err(Reply::failed(format!("{} is public: anyone may join it already", request.name)));
+        return Err(format!("{} is public: anyone may join it already", request.name));
     }
     access.allowed.insert(member);
-    group.set_access(access).map_err(|error| Reply::failed(error.to_string()))?;
+    group.set_access(access).map_err(|error| error.to_string())?;
     Ok(Reply::success())
 }
 
@@ -95,20 +94,19 @@ fn remove(host: &mut Host, envelope: &Envelope, request: &MemberChange) -> Answe
     let listener = owned(host, envelope, &request.user_uuid, &request.name, "remove")?;
     let member = member_id(&request.member)?;
     if Some(&member) == host.groups[&listener].group.access().owner.as_ref() {
-        return Err(Reply::failed("the owner cannot be removed: delete the group instead"));
+        return Err(String::from("the owner cannot be removed: delete the group instead"));
     }
     let group = &mut host.groups.get_mut(&listener).expect("found above").group;
     let mut access = group.access().clone();
     access.allowed.remove(&member);
     let stored = group.set_access(access).and_then(|()| group.remove_member(&member));
-    stored.map_err(|error| Reply::failed(error.to_string()))?;
+    stored.map_err(|error| error.to_string())?;
     Ok(Reply::success())
 }
 
 fn delete(host: &mut Host, binder: &mut Binder, envelope: &Envelope, request: &OwnedGroup) -> Answer {
     let listener = owned(host, envelope, &request.user_uuid, &request.name, "delete")?;
-    host.delete_group(binder, listener)
-        .map_err(|error| Reply::failed(format!("the group was not deleted: {error}")))?;
+    host.delete_group(binder, listener).map_err(|error| format!("the group was not deleted: {error}"))?;
     Ok(Reply::success())
 }
 
@@ -117,7 +115,7 @@ fn delete(host: &mut Host, binder: &mut Binder, envelope: &Envelope, request: &O
 fn status(host: &Host, envelope: &Envelope) -> Answer {
     let from = envelope.peer.address.as_deref().unwrap_or_default();
     if !crate::transport::is_loopback(from) && from != host.config.control.host {
-        return Err(Reply::failed("who is connected is told only on the host's own machine"));
+        return Err(String::from("who is connected is told only on the host's own machine"));
     }
     let mut watched: Vec<Watched> = host
         .groups
@@ -132,37 +130,37 @@ fn status(host: &Host, envelope: &Envelope) -> Answer {
 /// The sender's key under CURVE, once `user_uuid` is known to be theirs;
 /// `None` on plaintext, where the host listens on loopback only (huddle
 /// host refuses plaintext elsewhere), so only this machine's users reach it.
-fn identity(envelope: &Envelope, user_uuid: &str) -> Result<Option<PublicKey>, Reply> {
+fn identity(envelope: &Envelope, user_uuid: &str) -> Result<Option<PublicKey>, String> {
     let Some(key) = envelope.peer.user_id.as_deref() else { return Ok(None) };
-    let key = PublicKey::parse(key).map_err(|_| Reply::failed("the connection's key is not a CURVE public key"))?;
+    let key = PublicKey::parse(key).map_err(|_| String::from("the connection's key is not a CURVE public key"))?;
     if key.user_uuid() != user_uuid {
-        return Err(Reply::failed(format!("user_uuid {user_uuid} does not belong to your key {key}")));
+        return Err(format!("user_uuid {user_uuid} does not belong to your key {key}"));
     }
     Ok(Some(key))
 }
 
 /// The listener of group `name`, when `user_uuid` (the sender) owns it.
-fn owned(host: &Host, envelope: &Envelope, user_uuid: &str, name: &str, what: &str) -> Result<usize, Reply> {
+fn owned(host: &Host, envelope: &Envelope, user_uuid: &str, name: &str, what: &str) -> Result<usize, String> {
     identity(envelope, user_uuid)?;
     let (listener, hosted) = host
         .groups
         .iter()
         .find(|(_, hosted)| hosted.name == name)
-        .ok_or_else(|| Reply::failed(format!("this host has no group named {name:?}")))?;
+        .ok_or_else(|| format!("this host has no group named {name:?}"))?;
     match hosted.group.access().owner.as_deref() {
         Some(owner) if owner == user_uuid => Ok(*listener),
-        Some(_) => Err(Reply::failed(format!("only the owner of {name} (who created it) may {what}"))),
-        None => Err(Reply::failed(format!("{name} has no owner (it was not created with /create): nobody may {what}"))),
+        Some(_) => Err(format!("only the owner of {name} (who created it) may {what}")),
+        None => Err(format!("{name} has no owner (it was not created with /create): nobody may {what}")),
     }
 }
 
 /// The user id `member` names: a CURVE key's, or a user id itself.
-fn member_id(member: &str) -> Result<String, Reply> {
+fn member_id(member: &str) -> Result<String, String> {
     if let Ok(key) = PublicKey::parse(member) {
         return Ok(key.user_uuid());
     }
     if member.is_empty() || member.len() > MAX_NAME_BYTES || member.chars().any(char::is_control) {
-        return Err(Reply::failed("name the user by their key or their id (/whoami shows one's own)"));
+        return Err(String::from("name the user by their key or their id (/whoami shows one's own)"));
     }
     Ok(member.to_owned())
 }
