@@ -35,6 +35,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::{info, warn};
 
+/// Descriptors a host needs besides one per group: its control socket,
+/// store, directory connections, and its users' connections.
+const DESCRIPTORS_BESIDE_GROUPS: u64 = 1024;
+
 /// Requests applied in one turn at most, across all groups.
 const MAX_BATCH: usize = 1024;
 
@@ -96,6 +100,18 @@ pub struct Host {
 impl Host {
     /// Opens every group kept in the data directory, each on its port.
     pub fn open(config: HostConfig, shutdown: &Shutdown) -> Result<Host, HostError> {
+        // A group is a listening socket and its users' connections: the
+        // range's every port needs a descriptor before anyone connects.
+        let limit = zmtp::raise_descriptor_limit();
+        let ports = config.ports.len() as u64;
+        if limit < ports + DESCRIPTORS_BESIDE_GROUPS {
+            warn!(
+                limit,
+                ports,
+                "the open-file limit is too low for every port of --ports to hold a group, with room for \
+                 connections: raise it (ulimit -n, or LimitNOFILE= in a systemd unit), or narrow --ports"
+            );
+        }
         let options = RouterOptions { security: security(config.curve, &config.data)?, ..RouterOptions::default() };
         let bind_error = |source| HostError::Bind { address: config.control.clone(), source };
         let server = zmtp::bind(&config.control.endpoint(), options).map_err(bind_error)?;
