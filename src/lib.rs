@@ -40,4 +40,5 @@ pub mod spawn;
 pub mod store;
 pub mod transport;
 pub mod up;
+pub mod web;
 pub mod zmtp;

@@ -242,6 +242,22 @@ enum Command {
     #[command(
         after_help = "Examples:\n  huddle user\n  huddle user 192.168.1.10\n  printf 'join_group 127.0.0.1:5560\\nget_messages 127.0.0.1:5560\\n' | huddle user"
     )]
+    /// Chat in a browser: serves your own client as a page, on loopback, at
+    /// an address with a secret token.
+    #[command(
+        after_help = "Examples:\n  huddle web\n  huddle web --listen 127.0.0.1:9000 --directory KEY@192.168.1.10"
+    )]
+    Web {
+        /// Where the page is served: IP:PORT (keep it on loopback: the
+        /// token is all that guards it).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The directory: [KEY@]HOST[:PORT].
+        #[arg(long, env = "HUDDLE_DIRECTORY", default_value = "127.0.0.1", allow_hyphen_values = true)]
+        directory: String,
+        #[command(flatten)]
+        user: UserFlags,
+    },
     User {
         /// The directory, as the seed's user.py took it: [KEY@]HOST[:PORT].
         #[arg(value_name = "DIRECTORY", conflicts_with = "directory", allow_hyphen_values = true)]
@@ -758,6 +774,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Web { listen, directory, user } => {
+            let directory = Address::parse_with_default_port(&directory, DIRECTORY_PORT)?;
+            let host = Address::parse(&user.host)?;
+            let client = user.client()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start huddle web's runtime")?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}: pick another with --listen IP:PORT"))?;
+                let address = listener.local_addr()?;
+                let token = huddle::web::Token::generate();
+                let hub = huddle::web::hub::Hub::start(client, directory, host, &paths::config_dir());
+                println!("huddle web: open http://{address}/?token={}", token.as_str());
+                huddle::web::serve(listener, huddle::web::router(hub, token)).await?;
+                anyhow::Ok(ExitCode::SUCCESS)
+            })
         }
         Command::User { seed_directory, directory, user } => {
             let directory =

@@ -253,6 +253,24 @@ impl Client {
         self.read(group, None, Some(after_seq), limit)
     }
 
+    /// The latest `limit` messages before `before_seq` (scrollback), and
+    /// whether older ones remain.
+    pub fn page_before(
+        &mut self,
+        group: &Address,
+        before_seq: u64,
+        limit: usize,
+    ) -> Result<(Vec<WireMessage>, bool), ClientError> {
+        let request = GroupRequest::Get(GetMessages {
+            user_uuid: self.user_for(group)?,
+            before_seq: Some(before_seq),
+            limit: Some(limit),
+            ..GetMessages::default()
+        });
+        let reply = self.group_request(group, &request)?;
+        Ok((reply.messages.unwrap_or_default(), reply.more.unwrap_or(false)))
+    }
+
     /// The latest `limit` messages, at or after `since` if given.
     pub fn latest(
         &mut self,
