@@ -12,6 +12,7 @@ pub mod hub;
 pub mod wire;
 
 use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -117,10 +118,18 @@ async fn style(State(app): State<App>, Query(query): Params) -> Response {
     asset("text/css; charset=utf-8", STYLE.to_owned())
 }
 
-async fn socket(State(app): State<App>, Query(query): Params, upgrade: WebSocketUpgrade) -> Response {
+async fn socket(
+    State(app): State<App>,
+    Query(query): Params,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     if !app.token.admits(&query) {
         return refused();
     }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
     upgrade.max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES).on_upgrade(move |ws| session(ws, app.hub))
 }
 
