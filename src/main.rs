@@ -789,6 +789,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .await
                     .with_context(|| format!("cannot listen on {listen}: pick another with --listen IP:PORT"))?;
                 let address = listener.local_addr()?;
+                if !address.ip().is_loopback() {
+                    eprintln!(
+                        "huddle web: {address} is not loopback, and the page is plain HTTP: whoever sees the \
+                         traffic sees the token. Prefer the default and an SSH tunnel (ssh -L 8080:127.0.0.1:8080)."
+                    );
+                }
                 let token = huddle::web::Token::generate();
                 let hub = huddle::web::hub::Hub::start(client, directory, host, &paths::config_dir());
                 println!("huddle web: open http://{address}/?token={}", token.as_str());
