@@ -180,6 +180,28 @@ async fn the_page_chats_live_pages_back_shows_outages_and_text_as_text() {
     let screenshot = browser.screenshot().await.unwrap();
     std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshot.png"), screenshot).unwrap();
 
+    // A message in a group the user is in but does not look at counts as unread.
+    let other = common::start_group(writer_home.path(), "other", &d, &writer_home.path().join("other"));
+    let other_writer = Peer::req(&other.address);
+    assert_eq!(other_writer.ask_str(&seed::join("writer")), seed::SUCCESS);
+    let join_other = until("the other group listed", Duration::from_secs(10), || async {
+        browser.find(Locator::Css(r#".group[data-name="other"] .join"#)).await.ok()
+    })
+    .await;
+    join_other.click().await.unwrap();
+    until("the other group open", Duration::from_secs(10), || async {
+        browser.find(Locator::Css(r#".group.open[data-name="other"]"#)).await.ok()
+    })
+    .await;
+    browser.find(Locator::Css(r#".group[data-name="web"]"#)).await.unwrap().click().await.unwrap();
+    assert_eq!(other_writer.ask_str(&seed::send("writer", "one for later")), seed::SUCCESS);
+    let badge = until("an unread count on the other group", Duration::from_secs(5), || async {
+        let badge = browser.find(Locator::Css(r#".group[data-name="other"] .badge"#)).await.ok()?;
+        badge.text().await.ok()
+    })
+    .await;
+    assert_eq!(badge, "1");
+
     // The group goes away: a banner says so; it comes back: the banner goes.
     group.kill();
     until("a banner saying the group does not answer", Duration::from_secs(10), || async {
@@ -190,6 +212,12 @@ async fn the_page_chats_live_pages_back_shows_outages_and_text_as_text() {
     until("the banner gone once the group answers", Duration::from_secs(20), || async {
         let text = banner(&browser).await;
         (!text.contains("does not answer")).then_some(())
+    })
+    .await;
+    // So does the directory.
+    drop(directory);
+    until("a banner saying the directory does not answer", Duration::from_secs(15), || async {
+        banner(&browser).await.contains("directory does not answer").then_some(())
     })
     .await;
     browser.close().await.unwrap();
