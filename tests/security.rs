@@ -323,3 +323,55 @@ fn a_private_directory_lists_groups_only_to_the_keys_it_allows() {
     let reply = ask(&open, list).unwrap();
     assert!(reply.contains("is not allowed by this directory"), "{reply}");
 }
+
+#[test]
+fn over_curve_only_listed_creators_create_and_only_the_owners_key_changes_a_group() {
+    let (owner, stranger) = (home(), home());
+    let directory = curve_directory(owner.path());
+    let d = directory.address.as_str();
+    let owner_key = succeeded(&run_huddle(owner.path(), &["key"], "")).trim().to_owned();
+    let creators = owner.path().join("creators.txt");
+    std::fs::write(&creators, format!("{owner_key}\n")).unwrap();
+    let first_port = huddle::bench::host::free_ports(10).unwrap();
+    let mut command = common::huddle(owner.path());
+    let ports = format!("{first_port}-{}", first_port + 9);
+    command.args(["host", "--listen", "127.0.0.1:0", "--ports", &ports, "--directory", d, "--curve", "--creators"]);
+    command.arg(&creators).arg("--data").arg(owner.path().join("host"));
+    let host = start_server(command);
+    let h = host.address.as_str();
+    assert!(Address::parse(h).unwrap().key.is_some(), "the host speaks CURVE: {h}");
+
+    // A key not among the creators may not create.
+    let refused = run_huddle(stranger.path(), &["create", "theirs", "--host", h, "--directory", d], "");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("may not create groups here"), "{refused:?}");
+    let created = succeeded(&run_huddle(
+        owner.path(),
+        &["create", "secret", "--private", "--host", h, "--directory", d, "--json"],
+        "",
+    ));
+    let secret: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let secret = Address::parse(secret["address"].as_str().unwrap()).unwrap();
+
+    // Someone else's key cannot act as the owner by sending the owner's id,
+    // nor get into the private group.
+    let owner_id = huddle::keys::PublicKey::parse(&owner_key).unwrap().user_uuid();
+    let intruder = KeyPair::generate().unwrap();
+    let context = zmq::Context::new();
+    let control = curve_peer(&context, &Address::parse(h).unwrap(), &intruder);
+    let invite = |user: &str| {
+        format!(r#"{{"action": "invite", "user_uuid": "{user}", "name": "secret", "member": "{}"}}"#, intruder.public)
+    };
+    let posing = ask(&control, &invite(&owner_id)).unwrap();
+    assert!(posing.contains("does not belong to your key"), "{posing}");
+    let as_itself = ask(&control, &invite(&intruder.public.user_uuid())).unwrap();
+    assert!(as_itself.contains("only the owner of secret"), "{as_itself}");
+    let group = curve_peer(&context, &secret, &intruder);
+    let join = format!(r#"{{"action": "joinGroup", "user_uuid": "{}"}}"#, intruder.public.user_uuid());
+    assert!(ask(&group, &join).unwrap().contains("this group is private"));
+
+    // The owner invites the key: it is in.
+    let script = format!("/join secret\n/invite {}\n", intruder.public);
+    let chat = run_huddle(owner.path(), &["user", "--directory", d, "--host", h], &script);
+    assert!(String::from_utf8_lossy(&chat.stdout).contains("invited"), "{chat:?}");
+    assert_eq!(ask(&group, &join).unwrap(), common::seed::SUCCESS);
+}

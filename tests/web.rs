@@ -161,6 +161,13 @@ async fn the_page_chats_live_pages_back_shows_outages_and_text_as_text() {
     common::eventually("the message stored in the group", || {
         writer.ask_str(&seed::get("writer", None)).contains("hello from the browser")
     });
+    // Shift+Enter breaks the line instead.
+    for keys in ["two", "\u{E008}\u{E007}", "lines", "\u{E007}"] {
+        composer.send_keys(keys).await.unwrap();
+    }
+    common::eventually("one message of two lines stored", || {
+        writer.ask_str(&seed::get("writer", None)).contains(r#""message": "two\nlines""#)
+    });
 
     // What another client sends shows within a second, as text.
     let hostile = "<script>window.injected = 1</script><b>bold?</b> see https://example.org/x";
