@@ -215,12 +215,25 @@ async fn the_page_chats_live_pages_back_shows_outages_and_text_as_text() {
         banner(&browser).await.contains("web does not answer").then_some(())
     })
     .await;
+    // What is typed meanwhile is not lost: it stays in the composer, and
+    // goes (once) when sent again after the group is back.
+    let composer = browser.find(Locator::Id("composer")).await.unwrap();
+    composer.send_keys("typed while away\u{E007}").await.unwrap();
+    until("the unsent message back in the composer", Duration::from_secs(15), || async {
+        let value = composer.prop("value").await.ok().flatten()?;
+        (value == "typed while away").then_some(())
+    })
+    .await;
     let _group = start_server(group_command());
     until("the banner gone once the group answers", Duration::from_secs(20), || async {
         let text = banner(&browser).await;
         (!text.contains("does not answer")).then_some(())
     })
     .await;
+    composer.send_keys("\u{E007}").await.unwrap();
+    common::eventually("the held message stored once", || {
+        writer.ask_str(&seed::get("writer", None)).matches("typed while away").count() == 1
+    });
     // So does the directory.
     drop(directory);
     until("a banner saying the directory does not answer", Duration::from_secs(15), || async {

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
+/// The longest message id taken from the page (a UUID is 36 bytes).
+const MAX_MSG_ID_BYTES: usize = 64;
 /// Messages a page of scrollback holds.
 pub const HISTORY_PAGE: usize = 50;
 /// How often the directory is asked for its groups.
@@ -47,6 +49,9 @@ struct State {
 
 struct Followed {
     address: Address,
+    /// Requests to this group go on a client of their own, so that a
+    /// group that does not answer holds up no other.
+    requests: Arc<Mutex<Client>>,
     stop: Shutdown,
     /// The latest seq the group's watch handed out.
     latest: u64,
@@ -150,8 +155,8 @@ impl Hub {
                 Ok(vec![ToPage::Joined { group: name }])
             }
             FromPage::Leave { group } => {
-                let address = self.address_of(&group)?;
-                locked(&self.client).leave(&address)?;
+                let (address, client) = self.address_of(&group)?;
+                locked(&client).leave(&address)?;
                 if let Some(followed) = locked(&self.state).followed.remove(&group) {
                     followed.stop.trigger();
                 }
@@ -159,19 +164,24 @@ impl Hub {
                 self.tell_everyone(self.groups());
                 Ok(Vec::new())
             }
-            FromPage::Send { group, text } => {
-                let address = self.address_of(&group)?;
-                locked(&self.client).send(&address, &text)?;
-                Ok(Vec::new())
+            FromPage::Send { group, text, msg_id } => {
+                let (address, client) = self.address_of(&group)?;
+                if msg_id.is_empty() || msg_id.len() > MAX_MSG_ID_BYTES {
+                    return Ok(vec![ToPage::Error { text: "the page sent a message without a usable id".into() }]);
+                }
+                match locked(&client).send_with_id(&address, &text, &msg_id) {
+                    Ok(_) => Ok(Vec::new()),
+                    Err(error) => Ok(vec![ToPage::NotSent { group, text, msg_id, error: error.to_string() }]),
+                }
             }
             FromPage::History { group, before_seq } => {
-                let address = self.address_of(&group)?;
+                let (address, client) = self.address_of(&group)?;
                 let before = before_seq.unwrap_or(u64::MAX);
-                let (messages, more) = locked(&self.client).page_before(&address, before, HISTORY_PAGE)?;
+                let (messages, more) = locked(&client).page_before(&address, before, HISTORY_PAGE)?;
                 Ok(vec![ToPage::History { group, messages, more, before_seq }])
             }
             FromPage::Seen { group, seq } => {
-                let address = self.address_of(&group)?;
+                let (address, _) = self.address_of(&group)?;
                 {
                     let mut seen = locked(&self.seen);
                     let key = address.to_string();
@@ -185,11 +195,11 @@ impl Hub {
         }
     }
 
-    /// The address of a group the user is in.
-    fn address_of(&self, group: &str) -> Result<Address, ClientError> {
+    /// The address of a group the user is in, and the client for it.
+    fn address_of(&self, group: &str) -> Result<(Address, Arc<Mutex<Client>>), ClientError> {
         let state = locked(&self.state);
         match state.followed.get(group) {
-            Some(followed) => Ok(followed.address.clone()),
+            Some(followed) => Ok((followed.address.clone(), followed.requests.clone())),
             None => Err(ClientError::UnknownGroup { name: group.to_owned(), directory: self.directory.clone() }),
         }
     }
@@ -203,8 +213,9 @@ impl Hub {
     /// messages and whether it answers go to every tab.
     fn follow(self: &Arc<Hub>, name: String, address: Address) {
         let Ok(stop) = Shutdown::new() else { return };
-        let client = match locked(&self.client).fresh() {
-            Ok(client) => client,
+        let fresh = || locked(&self.client).fresh();
+        let (client, requests) = match fresh().and_then(|client| Ok((client, fresh()?))) {
+            Ok(clients) => clients,
             Err(error) => return self.tell_everyone(ToPage::Error { text: error.to_string() }),
         };
         {
@@ -212,7 +223,13 @@ impl Hub {
             if state.followed.contains_key(&name) {
                 return;
             }
-            let followed = Followed { address: address.clone(), stop: stop.clone(), latest: 0, answering: true };
+            let followed = Followed {
+                address: address.clone(),
+                requests: Arc::new(Mutex::new(requests)),
+                stop: stop.clone(),
+                latest: 0,
+                answering: true,
+            };
             state.followed.insert(name.clone(), followed);
         }
         let key = address.to_string();

@@ -20,9 +20,12 @@ pub enum FromPage {
     Create {
         name: String,
     },
+    /// `msg_id` is the page's for this text: sent again after a failure,
+    /// it is stored at most once.
     Send {
         group: String,
         text: String,
+        msg_id: String,
     },
     /// Up to a page of messages before `before_seq` (the latest without it).
     History {
@@ -52,6 +55,9 @@ pub enum ToPage {
     Answering { group: String, answering: bool },
     /// A group was joined (or created and joined): the page may open it.
     Joined { group: String },
+    /// A message did not go (or its answer did not come): the page keeps
+    /// it, to send again under the same `msg_id`.
+    NotSent { group: String, text: String, msg_id: String, error: String },
     /// A request failed, in words.
     Error { text: String },
 }

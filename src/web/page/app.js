@@ -13,6 +13,7 @@ const state = {
   more: false,
   loadingOlder: false,
   connected: false,
+  retry: null, // {group, text, msg_id} of a message that did not go
 };
 let ws = null;
 
@@ -69,6 +70,11 @@ function receive(event) {
       renderBanner(event.answering && event.group === state.open ? `${event.group} answers again` : null);
       break;
     }
+    case "not_sent":
+      state.retry = { group: event.group, text: event.text, msg_id: event.msg_id };
+      if (!$("composer").value) $("composer").value = event.text;
+      renderBanner(null, `Not sent to ${event.group}: ${event.error}. Press Enter to try again.`);
+      break;
     case "error":
       renderBanner(null, event.text);
       break;
@@ -190,6 +196,11 @@ function renderBanner(good, error) {
   banner.textContent = text || "";
 }
 
+function newMessageId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function senderName(message) {
   const id = message.user_uuid;
   return message.nick ? `${message.nick} (${id.slice(0, 8)})` : id;
@@ -261,7 +272,12 @@ $("composer").addEventListener("keydown", (event) => {
   event.preventDefault();
   const text = $("composer").value;
   if (!text.trim() || !state.open) return;
-  send({ type: "send", group: state.open, text });
+  // The same text again after a failure goes under the same id: stored once.
+  const retry = state.retry;
+  const again = retry && retry.group === state.open && retry.text === text;
+  const msgId = again ? retry.msg_id : newMessageId();
+  state.retry = null;
+  send({ type: "send", group: state.open, text, msg_id: msgId });
   $("composer").value = "";
 });
 
