@@ -22,10 +22,11 @@ impl Drop for Killed {
     }
 }
 
-/// Starts `huddle web` for a user in `home`: the process and the URL it printed.
-fn start_web(home: &Path, directory: &str) -> (Killed, String) {
+/// Starts `huddle web` for a user in `home` (creating groups on `host`):
+/// the process and the URL it printed.
+fn start_web(home: &Path, directory: &str, host: &str) -> (Killed, String) {
     let mut child = huddle(home)
-        .args(["web", "--listen", "127.0.0.1:0", "--directory", directory])
+        .args(["web", "--listen", "127.0.0.1:0", "--directory", directory, "--host", host])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -50,7 +51,7 @@ fn status_of(host_port: &str, path: &str) -> u16 {
 fn a_request_without_the_token_is_refused() {
     let home = home();
     let directory = start_directory(home.path());
-    let (_web, url) = start_web(home.path(), &directory.address);
+    let (_web, url) = start_web(home.path(), &directory.address, "127.0.0.1:1");
     let host_port = url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
     let token = url.split("token=").nth(1).unwrap();
     for path in ["/", "/app.js", "/app.css", "/ws", "/?token=wrong", &format!("/?token={}x", &token[1..])] {
@@ -131,7 +132,13 @@ async fn the_page_chats_live_pages_back_shows_outages_and_text_as_text() {
         assert_eq!(writer.ask_str(&seed::send("writer", &format!("old message {n}"))), seed::SUCCESS);
     }
 
-    let (_web, url) = start_web(reader_home.path(), &d);
+    let first_port = huddle::bench::host::free_ports(10).unwrap();
+    let mut host = common::huddle(writer_home.path());
+    let ports = format!("{first_port}-{}", first_port + 9);
+    host.args(["host", "--listen", "127.0.0.1:0", "--ports", &ports, "--directory", &d, "--data"]);
+    host.arg(writer_home.path().join("host"));
+    let host = start_server(host);
+    let (_web, url) = start_web(reader_home.path(), &d, &host.address);
     let (_driver, browser) = browser().await;
     browser.goto(&url).await.unwrap();
 
@@ -208,6 +215,15 @@ async fn the_page_chats_live_pages_back_shows_outages_and_text_as_text() {
     })
     .await;
     assert_eq!(badge, "1");
+
+    // A group made from the page is joined and opened at once.
+    browser.find(Locator::Id("create-name")).await.unwrap().send_keys("made here").await.unwrap();
+    browser.find(Locator::Id("create-button")).await.unwrap().click().await.unwrap();
+    until("the new group open", Duration::from_secs(10), || async {
+        browser.find(Locator::Css(r#".group.open[data-name="made here"]"#)).await.ok()
+    })
+    .await;
+    browser.find(Locator::Css(r#".group[data-name="web"]"#)).await.unwrap().click().await.unwrap();
 
     // The group goes away: a banner says so; it comes back: the banner goes.
     group.kill();
