@@ -215,6 +215,7 @@ async fn the_page_chats_live_pages_back_shows_outages_and_text_as_text() {
     })
     .await;
     assert_eq!(badge, "1");
+    assert_eq!(browser.title().await.unwrap(), "(1) huddle", "the tab's title counts what is unread");
 
     // A group made from the page is joined and opened at once.
     browser.find(Locator::Id("create-name")).await.unwrap().send_keys("made here").await.unwrap();

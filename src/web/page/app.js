@@ -136,6 +136,8 @@ function fillIfShort() {
 }
 
 function renderGroups() {
+  const unread = state.groups.reduce((sum, g) => sum + (g.joined && g.name !== state.open ? g.unread : 0), 0);
+  document.title = unread > 0 ? `(${unread}) huddle` : "huddle";
   const joined = $("joined");
   const others = $("others");
   joined.replaceChildren();
