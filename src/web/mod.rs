@@ -12,10 +12,10 @@ pub mod hub;
 pub mod wire;
 
 use axum::Router;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hub::Hub;
@@ -51,27 +51,21 @@ impl Token {
         &self.0
     }
 
-    /// Whether `query` carries the token, compared in constant time.
+    /// Whether `query` carries the token (compared in constant time).
     fn admits(&self, query: &HashMap<String, String>) -> bool {
-        let Some(given) = query.get("token") else { return false };
-        given.len() == self.0.len() && given.bytes().zip(self.0.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+        query.get("token").is_some_and(|given| crate::zmtp::sodium::same_secret(given.as_bytes(), self.0.as_bytes()))
     }
 }
 
-#[derive(Clone)]
-struct App {
-    hub: Arc<Hub>,
-    token: Token,
-}
-
-/// The routes of `huddle web`.
+/// The routes of `huddle web`, every one of them behind the token.
 pub fn router(hub: Arc<Hub>, token: Token) -> Router {
     Router::new()
         .route("/", get(page))
-        .route("/app.js", get(script))
-        .route("/app.css", get(style))
+        .route("/app.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT.to_owned()) }))
+        .route("/app.css", get(|| async { asset("text/css; charset=utf-8", STYLE.to_owned()) }))
         .route("/ws", get(socket))
-        .with_state(App { hub, token })
+        .layer(middleware::from_fn_with_state(token.clone(), require_token))
+        .with_state((hub, token))
 }
 
 /// Serves `router` on `listener` until the process is stopped.
@@ -81,8 +75,13 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io
 
 type Params = Query<HashMap<String, String>>;
 
-fn refused() -> Response {
-    (StatusCode::UNAUTHORIZED, "open the address huddle web printed: it holds the token\n").into_response()
+/// Lets a request through only with the token; before anything else (a
+/// WebSocket upgrade included) looks at it.
+async fn require_token(State(token): State<Token>, Query(query): Params, request: Request, next: Next) -> Response {
+    if !token.admits(&query) {
+        return (StatusCode::UNAUTHORIZED, "open the address huddle web printed: it holds the token\n").into_response();
+    }
+    next.run(request).await
 }
 
 /// A page or asset, with headers that keep it to itself.
@@ -97,40 +96,12 @@ fn asset(content_type: &'static str, body: String) -> Response {
     response
 }
 
-async fn page(State(app): State<App>, Query(query): Params) -> Response {
-    if !app.token.admits(&query) {
-        return refused();
-    }
-    asset("text/html; charset=utf-8", PAGE.replace("{{TOKEN}}", app.token.as_str()))
+async fn page(State((_, token)): State<(Arc<Hub>, Token)>) -> Response {
+    asset("text/html; charset=utf-8", PAGE.replace("{{TOKEN}}", token.as_str()))
 }
 
-async fn script(State(app): State<App>, Query(query): Params) -> Response {
-    if !app.token.admits(&query) {
-        return refused();
-    }
-    asset("text/javascript; charset=utf-8", SCRIPT.to_owned())
-}
-
-async fn style(State(app): State<App>, Query(query): Params) -> Response {
-    if !app.token.admits(&query) {
-        return refused();
-    }
-    asset("text/css; charset=utf-8", STYLE.to_owned())
-}
-
-async fn socket(
-    State(app): State<App>,
-    Query(query): Params,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    if !app.token.admits(&query) {
-        return refused();
-    }
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    upgrade.max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES).on_upgrade(move |ws| session(ws, app.hub))
+async fn socket(State((hub, _)): State<(Arc<Hub>, Token)>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES).on_upgrade(move |ws| session(ws, hub))
 }
 
 /// One tab: what it asks is done on a blocking thread (the client library

@@ -39,6 +39,14 @@ pub fn random<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// Whether `a` and `b` hold the same bytes, in a time that depends on
+/// their length only (for comparing secrets).
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    init();
+    // SAFETY: both buffers are a.len() bytes long when the lengths match.
+    a.len() == b.len() && unsafe { ffi::sodium_memcmp(a.as_ptr().cast(), b.as_ptr().cast(), a.len()) } == 0
+}
+
 /// A fresh key pair: (public, secret).
 pub fn key_pair() -> (Key, Key) {
     init();
