@@ -160,42 +160,36 @@ impl Client {
     /// Asks the host at `host` for a new group `name` (that only its
     /// creator and those they invite may use, when `private`); where it is.
     pub fn create_group(&mut self, host: &Address, name: &str, private: bool) -> Result<Address, ClientError> {
-        let user_uuid = self.user_for(host)?;
-        let request = encode(&HostRequest::Create(CreateGroup { user_uuid, name: name.to_owned(), private }));
-        let reply = self.requester.request("host", host, &request)?;
-        let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("host", host, &reply, error))?;
-        match (reply.response, reply.address) {
-            (Status::Success, Some(address)) => Address::parse(&address)
+        let reply = self.ask_host(host, |user_uuid| {
+            HostRequest::Create(CreateGroup { user_uuid, name: name.to_owned(), private })
+        })?;
+        match reply.address {
+            Some(address) => Address::parse(&address)
                 .map_err(|error| ClientError::bad_reply("host", host, address.as_bytes(), error)),
-            (_, _) => Err(ClientError::refused(host, reply.error)),
+            None => Err(ClientError::refused(host, reply.error)),
         }
     }
 
-    /// What the owner of group `name` asks of its host: `change` given the
-    /// owner's user id.
-    pub fn ask_host_as_owner(
+    /// Asks the host at `host` for `request`, made with the user's id
+    /// there; its `SUCCESS` reply, or why it refused.
+    pub fn ask_host(
         &mut self,
         host: &Address,
-        change: impl FnOnce(String) -> HostRequest,
-    ) -> Result<(), ClientError> {
-        let request = encode(&change(self.user_for(host)?));
+        request: impl FnOnce(String) -> HostRequest,
+    ) -> Result<Reply, ClientError> {
+        let request = encode(&request(self.user_for(host)?));
         let reply = self.requester.request("host", host, &request)?;
         let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("host", host, &reply, error))?;
         match reply.response {
-            Status::Success => Ok(()),
-            _ => Err(ClientError::refused(host, reply.error)),
+            Status::Success => Ok(reply),
+            Status::Failed => Err(ClientError::refused(host, reply.error)),
         }
     }
 
     /// Who watches which of the host's groups (asked from its machine).
     pub fn host_status(&mut self, host: &Address) -> Result<Vec<crate::protocol::Watched>, ClientError> {
-        let request = encode(&HostRequest::Status(Membership { user_uuid: self.user_for(host)? }));
-        let reply = self.requester.request("host", host, &request)?;
-        let reply = decode_reply(&reply).map_err(|error| ClientError::bad_reply("host", host, &reply, error))?;
-        match reply.response {
-            Status::Success => Ok(reply.watched.unwrap_or_default()),
-            _ => Err(ClientError::refused(host, reply.error)),
-        }
+        let reply = self.ask_host(host, |user_uuid| HostRequest::Status(Membership { user_uuid }))?;
+        Ok(reply.watched.unwrap_or_default())
     }
 
     /// Waits, `timeout` at most, for the directory to list `name` at
@@ -261,14 +255,11 @@ impl Client {
         before_seq: u64,
         limit: usize,
     ) -> Result<(Vec<WireMessage>, bool), ClientError> {
-        let request = GroupRequest::Get(GetMessages {
-            user_uuid: self.user_for(group)?,
-            before_seq: Some(before_seq),
-            limit: Some(limit),
-            ..GetMessages::default()
-        });
-        let reply = self.group_request(group, &request)?;
-        Ok((reply.messages.unwrap_or_default(), reply.more.unwrap_or(false)))
+        let user_uuid = self.user_for(group)?;
+        self.get(
+            group,
+            GetMessages { user_uuid, before_seq: Some(before_seq), limit: Some(limit), ..GetMessages::default() },
+        )
     }
 
     /// The latest `limit` messages, at or after `since` if given.
@@ -310,15 +301,20 @@ impl Client {
         after_seq: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<WireMessage>, bool), ClientError> {
-        let request = GroupRequest::Get(GetMessages {
+        let request = GetMessages {
             user_uuid: self.user_for(group)?,
             timestamp: since.map(|since| since.timestamp.clone()),
             since_utc: since.and_then(|since| since.utc.clone()),
             after_seq,
             limit: Some(limit),
             ..GetMessages::default()
-        });
-        let reply = self.group_request(group, &request)?;
+        };
+        self.get(group, request)
+    }
+
+    /// One `getMessage`: the messages and whether the page left some out.
+    fn get(&mut self, group: &Address, request: GetMessages) -> Result<(Vec<WireMessage>, bool), ClientError> {
+        let reply = self.group_request(group, &GroupRequest::Get(request))?;
         Ok((reply.messages.unwrap_or_default(), reply.more.unwrap_or(false)))
     }
 

@@ -158,8 +158,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
         let current = self.current.clone().ok_or(CommandError::NoCurrentGroup)?;
         let name = current.name.ok_or(CommandError::Unnamed)?;
         let named = name.clone();
-        self.client
-            .ask_host_as_owner(&self.host, |user_uuid| request(MemberChange { user_uuid, name: named, member }))?;
+        self.client.ask_host(&self.host, |user_uuid| request(MemberChange { user_uuid, name: named, member }))?;
         Ok(name)
     }
 
@@ -268,7 +267,7 @@ impl<L: LineSource, W: Write, E: Write> Repl<'_, L, W, E> {
                 writeln!(self.out, "{}", self.shown(&format!("removed {member} from {name}")))?;
             }
             Command::Delete(name) => {
-                self.client.ask_host_as_owner(&self.host, |user_uuid| {
+                self.client.ask_host(&self.host, |user_uuid| {
                     HostRequest::Delete(OwnedGroup { user_uuid, name: name.clone() })
                 })?;
                 if self.current.as_ref().is_some_and(|current| current.name.as_deref() == Some(name.as_str())) {
