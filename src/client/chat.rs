@@ -159,11 +159,7 @@ impl Live {
 
     /// The groups watched in an earlier session, with their names.
     pub fn remembered(&self) -> Vec<NamedGroup> {
-        let seen = self.seen.lock().expect("no panics while holding the lock");
-        let groups = seen.groups().filter_map(|(address, mark)| {
-            Some(NamedGroup { name: mark.name.clone(), address: Address::parse(address).ok()? })
-        });
-        groups.collect()
+        self.seen.lock().expect("no panics while holding the lock").groups()
     }
 
     /// Starts printing `group`'s new messages (and those since the last one

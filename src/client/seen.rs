@@ -61,8 +61,13 @@ impl LastSeen {
         self.marks.get(group).map(|mark| mark.seq)
     }
 
-    pub fn groups(&self) -> impl Iterator<Item = (&String, &Mark)> {
-        self.marks.iter()
+    /// The groups followed, by address, with the names they were known by.
+    pub fn groups(&self) -> Vec<super::NamedGroup> {
+        let named = |(address, mark): (&String, &Mark)| {
+            let address = crate::protocol::Address::parse(address).ok()?;
+            Some(super::NamedGroup { name: mark.name.clone(), address })
+        };
+        self.marks.iter().filter_map(named).collect()
     }
 
     /// Records `seq` for `group` and writes the file.
@@ -136,7 +141,8 @@ mod tests {
         seen.forget("h:2").unwrap();
         let seen = LastSeen::load(dir.path());
         assert_eq!(seen.get("h:1"), Some(7));
-        assert_eq!(seen.groups().next().unwrap().1.name.as_deref(), Some("lobby"));
+        let followed = seen.groups();
+        assert_eq!(followed.iter().map(|group| group.name.as_deref()).collect::<Vec<_>>(), [Some("lobby")]);
         assert_eq!(seen.get("h:2"), None);
     }
 

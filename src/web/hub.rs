@@ -8,7 +8,7 @@
 use super::wire::{FromPage, GroupView, ToPage};
 use crate::client::live::Watch;
 use crate::client::seen::LastSeen;
-use crate::client::{Client, ClientError, NamedGroup};
+use crate::client::{Client, ClientError};
 use crate::protocol::{Address, ListedGroup};
 use crate::shutdown::Shutdown;
 use std::collections::HashMap;
@@ -69,14 +69,7 @@ impl Hub {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let seen = Arc::new(Mutex::new(LastSeen::load(config_dir)));
         let hub = Arc::new(Hub { client: Mutex::new(client), directory, host, seen, state: Arc::default(), events });
-        let remembered: Vec<NamedGroup> = {
-            let seen = locked(&hub.seen);
-            seen.groups()
-                .filter_map(|(address, mark)| {
-                    Some(NamedGroup { name: mark.name.clone(), address: Address::parse(address).ok()? })
-                })
-                .collect()
-        };
+        let remembered = locked(&hub.seen).groups();
         for group in remembered {
             hub.follow(group.name.clone().unwrap_or_else(|| group.address.to_string()), group.address);
         }
