@@ -7,7 +7,6 @@ use super::load::LoadResult;
 use super::users::Users;
 use crate::protocol::{Address, GroupRequest, Incoming, Membership, SendMessage, encode};
 use crate::transport::ConnectOptions;
-use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
 
 /// What a fanout run measured.
@@ -51,7 +50,7 @@ pub fn run(
     let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
     let mut next_send = started;
     let end = started + duration;
-    let mut latency_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut latency_us = super::latency_histogram();
     let (mut sent, mut acknowledged, mut delivered) = (0u64, 0u64, 0u64);
     // Deliveries still expected come in for a moment after the last send.
     let drain_until = end + Duration::from_secs(2);

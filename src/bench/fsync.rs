@@ -16,7 +16,7 @@ pub struct FsyncResult {
 pub fn measure(dir: &Path, duration: Duration) -> io::Result<FsyncResult> {
     let path = dir.join("huddle-fsync-probe");
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-    let mut latency_us = Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut latency_us = super::latency_histogram();
     let record = [b'x'; 100];
     let started = Instant::now();
     let mut syncs = 0;

@@ -13,12 +13,12 @@
 
 use super::load::{self, ClientKind, Load, LoadResult};
 use super::process::Watched;
+use super::servers::{quiet, start_directory};
 use super::users::Users;
-use super::{Options, Target, is_success};
+use super::{Options, Target, is_success, latency_histogram};
 use crate::client::{Client, Requester};
 use crate::protocol::{Address, DirectoryRequest, GroupRequest, Membership, SendMessage, encode};
 use crate::spawn::{SpawnedServer, huddle_command};
-use hdrhistogram::Histogram;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -107,9 +107,7 @@ pub struct HostBench {
 /// Runs the whole measurement.
 pub fn measure(bench: &HostBench) -> io::Result<HostCosts> {
     let data = tempfile::tempdir()?;
-    let mut directory = huddle_command()?;
-    directory.args(["directory", "--bind", "127.0.0.1:0", "--data"]).arg(data.path().join("directory"));
-    let directory = SpawnedServer::start(quiet(directory))?;
+    let directory = start_directory(&data.path().join("directory"))?;
     let directory_watched = Watched { pid: directory.pid() };
     let first = free_ports(bench.groups)?;
     let ports = format!("{first}-{}", first + bench.groups as u16 - 1);
@@ -124,7 +122,7 @@ pub fn measure(bench: &HostBench) -> io::Result<HostCosts> {
     let empty = watched.rss_kib().unwrap_or(0);
     let address = Address::parse(&host.address).map_err(io::Error::other)?;
     let mut client = Client::new(Requester::new(zmq::Context::new(), Duration::from_secs(10)), "bench".into());
-    let mut latency = histogram();
+    let mut latency = latency_histogram();
     let mut groups = Vec::with_capacity(bench.groups);
     for n in 0..bench.groups {
         let started = Instant::now();
@@ -168,17 +166,8 @@ pub fn measure(bench: &HostBench) -> io::Result<HostCosts> {
     })
 }
 
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
-}
-
 fn since(now: Option<Duration>, before: Option<Duration>) -> Duration {
     now.zip(before).map_or(Duration::ZERO, |(now, before)| now.saturating_sub(before))
-}
-
-fn quiet(mut command: std::process::Command) -> std::process::Command {
-    command.env("RUST_LOG", "warn");
-    command
 }
 
 /// Waits until the directory lists `groups` groups, then times
@@ -201,7 +190,7 @@ fn wait_listed_then_time_lists(directory: &Address, groups: usize) -> io::Result
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut latency = histogram();
+    let mut latency = latency_histogram();
     for _ in 0..LIST_REQUESTS {
         let started = Instant::now();
         list()?;

@@ -78,7 +78,7 @@ pub fn run(load: Load, client: ClientKind) -> io::Result<LoadResult> {
         ClientKind::Libzmq => Box::new(LibzmqSockets::connect(&load).map_err(io::Error::other)?),
     };
     let total = load.total.unwrap_or(u64::MAX);
-    let mut latency_us = Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut latency_us = super::latency_histogram();
     let (mut acknowledged, mut refused, mut sent) = (0u64, 0u64, 0u64);
     let mut users: Vec<User> = (0..load.users).map(|_| User::default()).collect();
     let started = Instant::now();

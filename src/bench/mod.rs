@@ -67,6 +67,11 @@ pub struct Options {
     pub client: ClientKind,
 }
 
+/// Latencies in microseconds, from 1 µs to a minute, to three digits.
+pub(super) fn latency_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
 pub(super) fn is_success(reply: &[u8]) -> bool {
     reply.starts_with(br#"{"response": "SUCCESS""#)
 }

@@ -39,9 +39,7 @@ impl Servers {
             }),
             Target::StartHere => {
                 let data = tempfile::tempdir()?;
-                let mut directory = huddle_command()?;
-                directory.args(["directory", "--bind", "127.0.0.1:0", "--data"]).arg(data.path().join("directory"));
-                let directory = SpawnedServer::start(quiet(directory))?;
+                let directory = start_directory(&data.path().join("directory"))?;
                 let mut group = huddle_command()?;
                 group
                     .args(["group", "bench", "127.0.0.1:0", "--directory", &directory.address, "--data"])
@@ -83,7 +81,15 @@ impl Servers {
     }
 }
 
-fn quiet(mut command: std::process::Command) -> std::process::Command {
+/// A directory on a free loopback port, its data in `data`.
+pub(super) fn start_directory(data: &std::path::Path) -> io::Result<SpawnedServer> {
+    let mut directory = huddle_command()?;
+    directory.args(["directory", "--bind", "127.0.0.1:0", "--data"]).arg(data);
+    SpawnedServer::start(quiet(directory))
+}
+
+/// A server's command, logging only warnings (the bench prints its own lines).
+pub(super) fn quiet(mut command: std::process::Command) -> std::process::Command {
     command.env("RUST_LOG", "warn");
     command
 }
