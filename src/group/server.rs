@@ -158,29 +158,10 @@ pub struct Staged {
     effects: Vec<Effect>,
     stored: Vec<StoredMessage>,
     instant: Instant,
-    /// Whether it changed or read the store, and how that went.
-    outcome: Option<Result<(), StoreError>>,
-}
-
-impl Staged {
-    /// The store error the batch met, if it met one.
-    pub fn take_error(&mut self) -> Option<StoreError> {
-        match self.outcome.take() {
-            Some(Err(error)) => {
-                self.outcome = Some(Ok(()));
-                Some(error)
-            }
-            outcome => {
-                self.outcome = outcome;
-                None
-            }
-        }
-    }
-
-    /// Whether the batch went to the store, so that it has a commit to wait for.
-    pub fn used_store(&self) -> bool {
-        self.outcome.is_some()
-    }
+    /// It went to the store, so it has a commit to wait for.
+    pub used_store: bool,
+    /// The store error it met, if it met one.
+    pub error: Option<StoreError>,
 }
 
 impl Group {
@@ -188,9 +169,9 @@ impl Group {
     /// then answered.
     fn apply_batch(&mut self, batch: Vec<Envelope>) -> Vec<ReplyFrames> {
         let mut staged = self.stage(batch);
-        let committed = match staged.take_error() {
+        let committed = match staged.error.take() {
             Some(error) => Err(error),
-            None if staged.used_store() => self.store.commit(),
+            None if staged.used_store => self.store.commit(),
             None => Ok(()),
         };
         self.settle(staged, committed.as_ref().err())
@@ -213,19 +194,20 @@ impl Group {
         batch.allow = self.allow.as_ref().map(|(_, allow)| allow);
         batch.nicks = Some(&self.nicks);
         batch.access = Some(&self.access);
-        let outcome = requests
-            .iter()
-            .any(|(_, slot)| matches!(slot, Slot::Pending(_)))
-            .then(|| self.store.begin().and_then(|()| apply_each(self.store.as_mut(), &mut requests, &mut batch)));
+        let used_store = requests.iter().any(|(_, slot)| matches!(slot, Slot::Pending(_)));
+        let applied = match used_store {
+            true => self.store.begin().and_then(|()| apply_each(self.store.as_mut(), &mut requests, &mut batch)),
+            false => Ok(()),
+        };
         let Batch { effects, stored, instant, .. } = batch;
-        Staged { requests, effects, stored, instant, outcome }
+        Staged { requests, effects, stored, instant, used_store, error: applied.err() }
     }
 
     /// Answers a staged batch once its transaction has ended: with what
     /// each request did when it committed, or with `failed` (and the
     /// store's memory of the batch dropped) when it did not.
     pub fn settle(&mut self, staged: Staged, failed: Option<&StoreError>) -> Vec<ReplyFrames> {
-        let Staged { mut requests, effects, stored, instant, outcome } = staged;
+        let Staged { mut requests, effects, stored, instant, used_store, .. } = staged;
         match failed {
             None => {
                 for effect in effects {
@@ -249,7 +231,7 @@ impl Group {
             }
             Some(error) => {
                 warn!(group = %self.name, %error, "batch failed; nothing in it was acknowledged");
-                if outcome.is_some() {
+                if used_store {
                     self.store.rollback();
                 }
                 for (_, slot) in &mut requests {

@@ -258,7 +258,7 @@ impl MultiService for Host {
         for (listener, envelopes) in by_group {
             if let Some(hosted) = self.groups.get_mut(&listener) {
                 let mut batch = hosted.group.stage(envelopes);
-                failed = failed.or(batch.take_error());
+                failed = failed.or(batch.error.take());
                 staged.push((listener, batch));
             }
         }
