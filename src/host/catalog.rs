@@ -59,6 +59,11 @@ pub fn adopt(dir: &Path, name: &str) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Forgets a group: its folder, key and all.
+pub fn remove(entry_dir: &Path) -> io::Result<()> {
+    std::fs::remove_dir_all(entry_dir)
+}
+
 /// Moves a group's port (when its own was taken by another process).
 pub fn set_port(entry: &mut Entry, port: u16) -> io::Result<()> {
     entry.port = port;

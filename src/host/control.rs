@@ -50,7 +50,7 @@ fn create(host: &mut Host, binder: &mut Binder, envelope: &Envelope, request: &C
         ));
     }
     let name = request.name.trim();
-    if name.is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+    if !fits_a_name(name) {
         return Err(format!("a group name is 1 to {MAX_NAME_BYTES} bytes, no control characters"));
     }
     if host.groups.values().any(|hosted| hosted.name == name) {
@@ -154,12 +154,18 @@ fn owned(host: &Host, envelope: &Envelope, user_uuid: &str, name: &str, what: &s
     }
 }
 
+/// Whether `text` will do as a group's or a user's name: 1 to
+/// [`MAX_NAME_BYTES`] bytes, no control characters.
+fn fits_a_name(text: &str) -> bool {
+    !text.is_empty() && text.len() <= MAX_NAME_BYTES && !text.chars().any(char::is_control)
+}
+
 /// The user id `member` names: a CURVE key's, or a user id itself.
 fn member_id(member: &str) -> Result<String, String> {
     if let Ok(key) = PublicKey::parse(member) {
         return Ok(key.user_uuid());
     }
-    if member.is_empty() || member.len() > MAX_NAME_BYTES || member.chars().any(char::is_control) {
+    if !fits_a_name(member) {
         return Err(String::from("name the user by their key or their id (/whoami shows one's own)"));
     }
     Ok(member.to_owned())

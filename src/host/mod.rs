@@ -219,7 +219,7 @@ impl Host {
         self.registrar.remove(&hosted.address);
         self.ports.retain(|port| *port != hosted.address.port);
         self.store.delete(&folder_key(&hosted.dir))?;
-        std::fs::remove_dir_all(&hosted.dir)
+        catalog::remove(&hosted.dir)
             .map_err(|source| HostError::Catalog { dir: hosted.dir.display().to_string(), source })?;
         info!(group = %hosted.name, "group deleted");
         Ok(())
