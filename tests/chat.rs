@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEADLINE, Peer, data_dir, group_command, home, huddle, run_huddle, seed, start_directory, start_server};
+use common::{DEADLINE, Peer, data_dir, group_command, home, run_huddle, seed, start_directory, start_server};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -72,6 +72,11 @@ impl Drop for Tmux {
     }
 }
 
+/// What `huddle groups` prints for the directory at `directory`.
+fn listed(home: &Path, directory: &str) -> String {
+    String::from_utf8_lossy(&run_huddle(home, &["groups", "--directory", directory], "").stdout).into_owned()
+}
+
 fn user_command(home: &Path, directory: &str) -> String {
     format!(
         "env XDG_CONFIG_HOME={} XDG_DATA_HOME={} RUST_LOG=warn {} user {directory}",
@@ -86,9 +91,7 @@ fn directory_and_lobby(home: &Path) -> (common::Server, common::Server, String) 
     let directory = start_directory(home);
     let d = directory.address.clone();
     let lobby = start_server(group_command(home, "lobby", "127.0.0.1:0", &d, &data_dir(home)));
-    common::eventually("lobby listed", || {
-        huddle(home).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
-    });
+    common::eventually("lobby listed", || listed(home, &d).starts_with("lobby"));
     (directory, lobby, d)
 }
 
@@ -167,10 +170,7 @@ fn a_name_two_groups_share_is_a_question() {
     let d = directory.address.clone();
     let first = start_server(group_command(home.path(), "twin", "127.0.0.1:0", &d, &home.path().join("first")));
     let second = start_server(group_command(home.path(), "twin", "127.0.0.1:0", &d, &home.path().join("second")));
-    common::eventually("both listed", || {
-        let listed = run_huddle(home.path(), &["groups", "--directory", &d], "").stdout;
-        String::from_utf8_lossy(&listed).matches("twin - ").count() == 2
-    });
+    common::eventually("both listed", || listed(home.path(), &d).matches("twin - ").count() == 2);
     let tmux = Tmux::start(&user_command(home.path(), &d));
     tmux.wait_for("the prompt", |s| s.contains("huddle>"));
     // Group names complete before any /groups: the client learns them at start.
@@ -215,8 +215,7 @@ fn the_prompt_speaks_in_names_with_spaces_and_says_what_to_type() {
     let cool = start_server(group_command(home.path(), "Cool Group", "127.0.0.1:0", &d, &home.path().join("cool")));
     let ops = start_server(group_command(home.path(), "ops", "127.0.0.1:0", &d, &home.path().join("ops")));
     common::eventually("both listed", || {
-        let listed = run_huddle(home.path(), &["groups", "--directory", &d], "").stdout;
-        let listed = String::from_utf8_lossy(&listed);
+        let listed = listed(home.path(), &d);
         listed.contains("Cool Group - ") && listed.contains("ops - ")
     });
     let tmux = Tmux::start(&user_command(home.path(), &d));
@@ -252,10 +251,7 @@ fn coming_back_shows_a_summary_merged_in_time_and_a_group_going_away_and_back() 
     let lobby = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &home.path().join("lobby")));
     let ops_data = home.path().join("ops");
     let mut ops = start_server(group_command(home.path(), "ops", "127.0.0.1:0", &d, &ops_data));
-    common::eventually("both listed", || {
-        let listed = run_huddle(home.path(), &["groups", "--directory", &d], "").stdout;
-        String::from_utf8_lossy(&listed).matches(" - ").count() == 2
-    });
+    common::eventually("both listed", || listed(home.path(), &d).matches(" - ").count() == 2);
     let tmux = Tmux::start(&user_command(home.path(), &d));
     tmux.wait_for("the prompt", |s| s.contains("huddle>"));
     tmux.keys(&["/join ops", "Enter"]);
@@ -313,9 +309,7 @@ fn text_typed_into_a_group_that_is_down_waits_and_goes_when_it_is_back() {
     let d = directory.address.clone();
     let data = data_dir(home.path());
     let mut lobby = start_server(group_command(home.path(), "lobby", "127.0.0.1:0", &d, &data));
-    common::eventually("listed", || {
-        huddle(home.path()).args(["groups", "--directory", &d]).output().unwrap().stdout.starts_with(b"lobby")
-    });
+    common::eventually("listed", || listed(home.path(), &d).starts_with("lobby"));
     let tmux = chatting_in_the_lobby(home.path(), &d);
     lobby.kill();
     tmux.keys(&["typed while it was down", "Enter"]);
